@@ -1,0 +1,96 @@
+"""The seeds' claims, checked: one data file that the claims page renders and the chapters check.
+
+``seed_claims.yml`` (beside this module, so it ships with the package and works on Colab)
+lists every number the two seed projects' READMEs publish, beside what the course measured,
+the command that measured it and a verdict. A chapter that measures a claim calls
+:func:`check_claim` with its own result, so the page can never quote a number the code no
+longer reproduces.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CLAIMS_FILE = Path(__file__).with_name("seed_claims.yml")
+VERDICTS = ("reproduced", "corrected", "cannot be re-run here")
+SEEDS = ("microGPT", "BabyGPT")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One published claim of a seed project and what the course found.
+
+    ``value`` is the number the course measured, when there is one a chapter reproduces;
+    ``tolerance`` is the absolute difference a re-measurement may show.
+    """
+
+    id: str
+    seed: str
+    chapter: str
+    claim: str
+    published: str
+    measured: str
+    verdict: str
+    why: str
+    command: str
+    value: float | None = None
+    tolerance: float = 0.0
+
+
+def load_claims(path: Path = CLAIMS_FILE) -> list[Claim]:
+    """Every claim in the file, in its order, each checked for a known seed and verdict."""
+    rows = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    claims = [Claim(**row) for row in rows]
+    ids = [c.id for c in claims]
+    for claim in claims:
+        if claim.verdict not in VERDICTS:
+            raise ValueError(f"claim {claim.id!r} has verdict {claim.verdict!r}; use one of {VERDICTS}")
+        if claim.seed not in SEEDS:
+            raise ValueError(f"claim {claim.id!r} has seed {claim.seed!r}; use one of {SEEDS}")
+        if ids.count(claim.id) > 1:
+            raise ValueError(f"claim id {claim.id!r} appears {ids.count(claim.id)} times in {path}")
+    return claims
+
+
+def get_claim(claim_id: str, path: Path = CLAIMS_FILE) -> Claim:
+    """The claim with this id."""
+    for claim in load_claims(path):
+        if claim.id == claim_id:
+            return claim
+    raise KeyError(f"no claim {claim_id!r} in {path}")
+
+
+def check_claim(claim_id: str, measured: float, path: Path = CLAIMS_FILE) -> Claim:
+    """Assert that a chapter's measurement equals the value the claims page quotes.
+
+    Raises AssertionError naming both numbers when they differ by more than the claim's
+    tolerance, so that a stale page fails the chapter's test.
+    """
+    claim = get_claim(claim_id, path)
+    if claim.value is None:
+        raise ValueError(f"claim {claim_id!r} records no value to check; add `value:` to {path}")
+    if abs(measured - claim.value) > claim.tolerance:
+        raise AssertionError(
+            f"claim {claim_id!r}: the page quotes {claim.value}, this run measured {measured} "
+            f"(tolerance {claim.tolerance}); fix the code or update `value` and `measured` in {path}"
+        )
+    return claim
+
+
+def claims_table(claims: list[Claim]) -> str:
+    """A Markdown table of the claims: seed, claim, published, measured, verdict, chapter."""
+    def cell(text: str) -> str:
+        return " ".join(str(text).split()).replace("|", "\\|")
+
+    lines = [
+        "| seed | claim | published | the course measured | verdict | where |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in claims:
+        where = f"[{c.chapter}]({c.chapter}.md)" if c.chapter else ""
+        lines.append(
+            f"| {c.seed} | {cell(c.claim)} | {cell(c.published)} | {cell(c.measured)} "
+            f"| **{c.verdict}** | {where} |"
+        )
+    return "\n".join(lines)
