@@ -33,6 +33,7 @@ Matrices are stored ``(in, out)``: PyTorch's ``nn.Linear.weight`` is their trans
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -254,8 +255,17 @@ def run_blocks(params: dict, x, config: GPTConfig, attention, key=None):
 
 
 def forward_with_kv(params: dict, tokens, config: GPTConfig, *, dropout_key=None):
-    """Logits ``(batch, seq, vocab)`` and each layer's ``(k, v)``, each ``(batch, seq, n_head, hd)``."""
+    """Logits ``(batch, seq, vocab)`` and each layer's ``(k, v)``, each ``(batch, seq, n_head, hd)``.
+
+    The ids are checked here, outside ``jit`` (where they are still concrete), then the
+    compiled computation runs.
+    """
     check_tokens(tokens, config)
+    return _forward_with_kv(params, jnp.asarray(tokens), config, dropout_key)
+
+
+@partial(jax.jit, static_argnames=("config",))
+def _forward_with_kv(params, tokens, config, dropout_key):
     key_embed, key_blocks = split_key(dropout_key, 2)
     x = dropout(embed(params, tokens, config), config.dropout, key_embed)
 

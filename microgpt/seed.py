@@ -62,7 +62,8 @@ class _SeedStack:
 
     def count_params(self) -> int:
         """The number of parameters, as the seed's ``count_params`` reports it."""
-        return int(sum(leaf.size for leaf in jax.tree.leaves(self.get_params())))
+        shapes = jax.eval_shape(self.get_params)  # counts without drawing the random numbers
+        return int(sum(leaf.size for leaf in jax.tree.leaves(shapes)))
 
     def to_seed_names(self, tree: dict) -> dict:
         """The course's parameter tree (``model.py`` names) -> the seed's flat dictionary."""
