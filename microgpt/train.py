@@ -17,7 +17,7 @@ import argparse
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -98,14 +98,17 @@ def cast_tree(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
-def make_train_step(config: GPTConfig, optimizer, mesh, compute_dtype: str = "bfloat16"):
+@lru_cache(maxsize=16)
+def make_train_step(config: GPTConfig, tc: TrainConfig, mesh):
     """The jitted step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``.
 
     The forward and backward run in ``compute_dtype`` on a copy of the float32 parameters;
     the gradients come back in float32 (the cast is differentiated) and update the masters.
     Parameters and state are replicated over ``mesh`` and ``x``, ``y`` sharded along the batch.
+    Cached, so that runs of the same configuration (a resumed run) reuse the compiled step.
     """
-    dtype = COMPUTE_DTYPES[compute_dtype]
+    dtype = COMPUTE_DTYPES[tc.compute_dtype]
+    optimizer = make_optimizer(tc)
 
     def step(params, opt_state, x, y, key):
         def loss_of(p):
@@ -153,7 +156,7 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
     mesh = make_mesh() if mesh is None else mesh
     check_batch_divisible(tc.batch_size, mesh)
     optimizer = make_optimizer(tc)
-    step_fn = make_train_step(config, optimizer, mesh, tc.compute_dtype)
+    step_fn = make_train_step(config, tc, mesh)
     sampler = BatchSampler(train_ids, tc.batch_size, config.context, seed=tc.seed)
     base_key = jax.random.key(tc.seed)
     history = {"step": [], "loss": [], "eval_step": [], "val_loss": []}
