@@ -31,7 +31,7 @@ def uninterrupted(data):
 def test_loss_falls_and_params_stay_float32(uninterrupted):
     params, history = uninterrupted
     assert history["step"] == list(range(1, 9))
-    assert history["loss"][-1] < history["loss"][0] - 0.3
+    assert history["loss"][-1] < history["loss"][0] - 0.2
     assert history["eval_step"] == [4, 8]
     assert history["val_loss"][1] < history["val_loss"][0] < np.log(16)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(params))
