@@ -20,17 +20,19 @@ from .attention import cached_attention
 from .model import GPTConfig, check_tokens, embed, forward, forward_with_kv, run_blocks, unembed
 
 
-def sample_next_token(logits, key, temperature=1.0, top_k: int | None = None, top_p=1.0):
+def sample_next_token(logits, key, temperature=1.0, top_k=None, top_p=1.0):
     """One token per row from logits ``(batch, vocab)`` -> ids ``(batch,)``.
 
-    ``temperature == 0`` picks the argmax. ``top_k`` keeps the k largest logits; ``top_p`` keeps
-    the smallest set of tokens whose probability adds up to at least ``top_p``.
+    ``temperature == 0`` picks the argmax. ``top_k`` keeps the k largest logits (None keeps all);
+    ``top_p`` keeps the smallest set of tokens whose probability adds up to at least ``top_p``.
+    All three may be traced values, so one compiled generator serves every setting.
     """
     logits = logits.astype(jnp.float32)
     greedy = jnp.argmax(logits, axis=-1)
     scaled = logits / jnp.maximum(temperature, 1e-6)
     if top_k is not None:
-        kth_largest = jax.lax.top_k(scaled, top_k)[0][:, -1:]
+        kth_index = jnp.full((scaled.shape[0], 1), scaled.shape[-1] - top_k)  # ascending sort: k-th largest
+        kth_largest = jnp.take_along_axis(jnp.sort(scaled, axis=-1), kth_index, axis=-1)
         scaled = jnp.where(scaled < kth_largest, -jnp.inf, scaled)
     # nucleus: sort descending, drop a token when the tokens before it already reach top_p
     order = jnp.argsort(-scaled, axis=-1)
@@ -70,9 +72,9 @@ def prefill(params: dict, buffer, length, config: GPTConfig):
     return last, [(k.astype(jnp.float32), v.astype(jnp.float32)) for k, v in kv]
 
 
-@partial(jax.jit, static_argnames=("config", "top_k", "use_cache"))
-def generate_window(params, buffer, length, n_steps, key, temperature, top_p, *, config: GPTConfig,
-                    top_k: int | None, use_cache: bool):
+@partial(jax.jit, static_argnames=("config", "use_cache"))
+def generate_window(params, buffer, length, n_steps, key, temperature, top_k, top_p, *, config: GPTConfig,
+                    use_cache: bool):
     """Append ``n_steps`` tokens to ``buffer[:, :length]``; needs ``length + n_steps <= context``.
 
     buffer: ``(batch, context)`` ids. ``length`` and ``n_steps`` are traced, so one compilation
@@ -137,8 +139,8 @@ def generate(params: dict, prompt, config: GPTConfig, max_new_tokens: int, *, ke
         buffer[:, :length] = window
         key, sub = jax.random.split(key)
         filled = np.asarray(generate_window(
-            params, jnp.asarray(buffer), length, n_steps, sub, temperature, top_p,
-            config=config, top_k=top_k, use_cache=use_cache))
+            params, jnp.asarray(buffer), length, n_steps, sub, temperature,
+            config.vocab_size if top_k is None else top_k, top_p, config=config, use_cache=use_cache))
         new = filled[:, length:length + n_steps]
         out.append(new)
         window = filled[:, :length + n_steps]

@@ -33,10 +33,13 @@ def test_greedy_with_cache_equals_without(params):
 
 def test_sampling_is_reproducible_and_same_with_cache(params):
     kwargs = dict(temperature=1.0, top_k=10, top_p=0.9, key=jax.random.key(7))
-    a = generate(params, [1, 2], CONFIG, 12, **kwargs)
-    b = generate(params, [1, 2], CONFIG, 12, **kwargs, use_cache=False)
+    a = generate(params, [[1, 2], [3, 4]], CONFIG, 12, **kwargs)
+    b = generate(params, [[1, 2], [3, 4]], CONFIG, 12, **kwargs, use_cache=False)
     np.testing.assert_array_equal(a, b)
-    c = generate(params, [1, 2], CONFIG, 12, **dict(kwargs, key=jax.random.key(8)))
+    c = generate(params, [[1, 2], [3, 4]], CONFIG, 12, **dict(kwargs, key=jax.random.key(8)))
+    # top_k keeps only the 10 likeliest tokens of each step: with top_k=1 sampling is greedy
+    greedy = generate(params, [[1, 2], [3, 4]], CONFIG, 12, temperature=0.0)
+    np.testing.assert_array_equal(generate(params, [[1, 2], [3, 4]], CONFIG, 12, temperature=1.0, top_k=1), greedy)
     assert not np.array_equal(a, c)
 
 
