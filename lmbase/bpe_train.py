@@ -5,7 +5,7 @@ merges the most frequent pair into a new token, and counts again: ``V - 256`` pa
 whole corpus. Two observations make it fast:
 
 - BPE never merges across pre-tokens, so the corpus is a multiset of distinct words with
-  counts (Tiny Shakespeare's 300,000 words are about 14,000 distinct ones);
+  counts (Tiny Shakespeare's 298,000 words are about 15,000 distinct ones);
 - a merge only changes the words that hold the merged pair, so only their pairs' counts
   change. We keep, for each pair, its count and the words it occurs in, and after a merge
   subtract the old pairs and add the new ones of those words only.
