@@ -109,12 +109,12 @@ def safe_cut(text: str, specials: Iterable[str] = ()) -> int:
     and a lone newline followed by a non-space is its own pre-token either way. The cut must
     also not fall inside a special token.
     """
-    space = set(" \t\n\v\f\r\x85")
     specials = list(specials)
     p = text.rfind("\n", 0, len(text) - 1)
     while p >= 1:
         cut = p + 1
-        if text[p - 1] not in space and not text[p - 1].isspace() and not text[cut].isspace():
+        # str.isspace() is a superset of GPT-2's whitespace class, so this errs on the safe side.
+        if not text[p - 1].isspace() and not text[cut].isspace():
             if not any(_crosses(text, s, cut) for s in specials):
                 return cut
         p = text.rfind("\n", 0, p)
