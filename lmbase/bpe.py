@@ -282,7 +282,7 @@ class BytePairTokenizer:
     def load(cls, path: str | Path) -> "BytePairTokenizer":
         """Read a file written by :meth:`save`; a corrupt or truncated file raises ValueError."""
         path = Path(path)
-        fix = f"re-create it with BytePairTokenizer.save() or train_bpe() and save again"
+        fix = "re-create it with BytePairTokenizer.save() or train_bpe() and save again"
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:

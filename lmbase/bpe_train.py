@@ -17,9 +17,9 @@ whose ``(left, right)`` is smallest wins, tokens compared by a key: a single byt
 its character in GPT-2's printable byte alphabet (``"!"`` first, ``"Ġ"``, the space, after
 ``"ÿ"``), and all bytes rank before merged tokens, which rank in the order they were made.
 That is the order Hugging Face ``tokenizers`` gives its ids, so on the same words the two
-trainers make the same merges in the same order, which the tests check. Occurrences of a pair in a word are merged left
-to right, so ``"aaa"`` with the merge ``(a, a)`` becomes ``"aa" "a"``; the count of ``(a, a)``
-in ``"aaa"`` is 2, as in every BPE trainer we know of.
+trainers make the same merges in the same order, which the tests check. Occurrences of a
+pair in a word are merged left to right, so ``"aaa"`` with the merge ``(a, a)`` becomes
+``"aa" "a"``; the count of ``(a, a)`` in ``"aaa"`` is 2, as in every BPE trainer we know of.
 """
 
 import functools
@@ -69,8 +69,9 @@ def train_merges(
     """Learn up to ``n_merges`` merges from pre-token counts.
 
     Returns ``(merges, counts)``: ``merges[k]`` is the ``(left_id, right_id)`` pair that makes
-    id ``256 + k`` and ``counts[k]`` how often it occurred when it was merged (non-increasing
-    only in the first merges; later merges can create pairs more frequent than earlier ones).
+    id ``256 + k`` and ``counts[k]`` how often it occurred when it was merged. The counts never
+    increase from one merge to the next: a pair that a merge creates occurs at most as often
+    as the merged token itself.
     Stops early when no pair is left (every word a single token).
     """
     words = [list(w.encode("utf-8", "surrogatepass")) for w in word_counts]

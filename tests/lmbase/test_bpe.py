@@ -76,6 +76,15 @@ def test_training_matches_tokenizers_merge_for_merge(shakespeare, vocab_size):
     assert got == expected
 
 
+def test_merge_counts_never_increase_and_training_stops_when_pairs_run_out(shakespeare):
+    merges, counts = train_merges(count_words(shakespeare[:100_000]), 100_000)
+    assert all(a >= b for a, b in zip(counts, counts[1:])) and counts[-1] >= 1
+    assert len(merges) < 100_000  # every word became one token before 100,000 merges
+    tok = train_bpe(shakespeare[:100_000], 256 + 100_000)
+    assert tok.vocab_size == 256 + len(merges)
+    assert all(len(tok.encode_word(w)) == 1 for w in count_words(shakespeare[:100_000]))
+
+
 def test_counts_of_the_incremental_trainer_equal_a_full_recount(shakespeare):
     # Recount every pair from scratch after each merge (the slow textbook loop) for a few merges.
     words = count_words(shakespeare[:50_000])
