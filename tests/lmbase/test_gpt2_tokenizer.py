@@ -9,6 +9,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from lmbase import download
 from lmbase.corpora import load_text
 from lmbase.gpt2_tokenizer import (
+    GPT2_ENCODER_JSON,
     GPT2_MERGES_TXT,
     GPT2_VOCAB_BPE,
     MERGES_HEADER,
@@ -84,11 +85,19 @@ def test_any_text_gives_gpt2s_ids(gpt2, reference, text):
 
 
 def test_the_seed_copy_without_header_becomes_a_verified_vocab_bpe(tmp_path, monkeypatch):
-    seed = download.seed_dir()
-    assert seed is not None and (seed / GPT2_MERGES_TXT.relpath).is_file(), "set LMBOOK_DATA_SEED"
-    monkeypatch.setenv(download.CACHE_VARIABLE, str(tmp_path))
+    # A seed folder as the course's data README describes it: vocab.json, and merges.txt
+    # without its "#version" line. With the network blocked, vocab.bpe is rebuilt from it.
     vocab, merges = gpt2_files()
-    assert merges == tmp_path / GPT2_VOCAB_BPE.relpath
+    seed = tmp_path / "seed"
+    (seed / "gpt2").mkdir(parents=True)
+    (seed / GPT2_ENCODER_JSON.relpath).write_bytes(vocab.read_bytes())
+    (seed / GPT2_MERGES_TXT.relpath).write_bytes(merges.read_bytes()[len(MERGES_HEADER) :])
+    monkeypatch.setenv(download.SEED_VARIABLE, str(seed))
+    monkeypatch.setenv(download.CACHE_VARIABLE, str(tmp_path / "cache"))
+    monkeypatch.setattr(download.urllib.request, "urlopen", _offline)
+    vocab, merges = gpt2_files()
+    assert vocab == seed / GPT2_ENCODER_JSON.relpath
+    assert merges == tmp_path / "cache" / GPT2_VOCAB_BPE.relpath
     assert merges.read_bytes().startswith(MERGES_HEADER)
     assert download.sha256_of(merges) == GPT2_VOCAB_BPE.sha256
     headerless = read_merges(seed / GPT2_MERGES_TXT.relpath)
@@ -96,14 +105,14 @@ def test_the_seed_copy_without_header_becomes_a_verified_vocab_bpe(tmp_path, mon
     assert headerless[0] == ("Ġ", "t")
 
 
+def _offline(*args, **kwargs):
+    raise OSError("no network here")
+
+
 def test_without_seed_or_network_the_error_names_the_file_and_the_fix(tmp_path, monkeypatch):
     monkeypatch.delenv(download.SEED_VARIABLE, raising=False)
     monkeypatch.setenv(download.CACHE_VARIABLE, str(tmp_path))
-
-    def offline(*args, **kwargs):
-        raise OSError("no network here")
-
-    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", _offline)
     with pytest.raises(download.DataFileError, match=r"gpt2/vocab.json is not available.*LMBOOK_DATA_SEED"):
         gpt2_files()
 
