@@ -45,12 +45,6 @@ def sample_next_token(logits, key, temperature=1.0, top_k=None, top_p=1.0):
     return jnp.where(temperature > 0, sampled, greedy)
 
 
-def init_cache(config: GPTConfig, batch: int, dtype=jnp.float32) -> list:
-    """An empty KV cache: per layer ``(k, v)``, each ``(batch, context, n_head, head_dim)``."""
-    shape = (batch, config.context, config.n_head, config.head_dim)
-    return [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(config.n_layer)]
-
-
 def decode_step(params: dict, token, position, cache: list, config: GPTConfig):
     """Logits ``(batch, vocab)`` for one new token ``(batch,)`` at ``position``, and the new cache."""
     x = embed(params, token[:, None], config, start=position)
