@@ -1,42 +1,51 @@
 """babygpt models to and from the course's one checkpoint format (``lmbase.checkpoint``).
 
-A checkpoint is a folder with ``config.json`` and ``model.safetensors``. ``config.json`` holds
-``{"kind": ..., "model": {...fields of the configuration...}}`` plus whatever else the writer
-adds (the trainer adds its own settings and the tokenizer). A :class:`~babygpt.model.GPT` is
-stored under its PyTorch parameter names; a :class:`~babygpt.microgpt_arch.MicroGPT` under
-microgpt's names and layout (see that module), so that microgpt (JAX) reads it as it is.
+A checkpoint is a folder with ``config.json`` and ``model.safetensors``. ``config.json`` is
+self-describing: ``{"model_type": "babygpt" | "microgpt", "format_version": 1, ...the fields of
+the model's configuration...}`` plus whatever else the writer adds (the trainer adds ``train``,
+its settings, and ``tokenizer``). A :class:`~babygpt.model.GPT` is stored under its PyTorch
+parameter names; a :class:`~babygpt.microgpt_arch.MicroGPT` exactly as microgpt (JAX) writes its
+own, names, layouts and config.json alike, so that each package reads the other's checkpoints.
 """
+
+from dataclasses import fields
 
 import numpy as np
 import torch
 
 from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
 
-from .microgpt_arch import MicroGPT, MicroGPTConfig, microgpt_tensors, load_microgpt_tensors
+from .microgpt_arch import MicroGPT, MicroGPTConfig, load_microgpt_tensors, microgpt_tensors
 from .model import GPT, GPTConfig
 
-GPT_KIND = "babygpt.GPT"
-MICROGPT_KIND = "microgpt"
+MODEL_TYPE = "babygpt"
+FORMAT_VERSION = 1
 
 
 def model_tensors(model) -> tuple[dict, dict]:
-    """``(tensors, config)`` of a model: numpy float32 arrays by name, and its config.json part."""
+    """``(tensors, config_json)`` of a model: float32 numpy arrays by name, and its config.json."""
     if isinstance(model, MicroGPT):
-        return microgpt_tensors(model), {"kind": MICROGPT_KIND, "model": model.config.to_dict()}
+        return microgpt_tensors(model), model.config.to_json()
     if isinstance(model, GPT):
         tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
-        return tensors, {"kind": GPT_KIND, "model": model.config.to_dict()}
+        return tensors, {"model_type": MODEL_TYPE, "format_version": FORMAT_VERSION, **model.config.to_dict()}
     raise TypeError(f"cannot checkpoint a {type(model).__name__}: babygpt saves GPT and MicroGPT models")
 
 
-def build_model(config: dict):
+def model_config(config_json: dict):
+    """The GPTConfig or MicroGPTConfig a checkpoint's config.json describes."""
+    model_type = config_json.get("model_type")
+    if model_type == MODEL_TYPE:
+        return GPTConfig(**{f.name: config_json[f.name] for f in fields(GPTConfig) if f.name in config_json})
+    if model_type == "microgpt":
+        return MicroGPTConfig.from_json(config_json)
+    raise CheckpointError(f"config.json has model_type {model_type!r}; babygpt reads 'babygpt' and 'microgpt'")
+
+
+def build_model(config_json: dict):
     """The (randomly initialised) model a checkpoint's config.json describes."""
-    kind = config.get("kind")
-    if kind == GPT_KIND:
-        return GPT(GPTConfig(**config["model"]))
-    if kind == MICROGPT_KIND:
-        return MicroGPT(MicroGPTConfig(**config["model"]))
-    raise CheckpointError(f"config.json has kind {kind!r}; babygpt reads {GPT_KIND!r} and {MICROGPT_KIND!r}")
+    config = model_config(config_json)
+    return MicroGPT(config) if isinstance(config, MicroGPTConfig) else GPT(config)
 
 
 def load_tensors_into(model, tensors: dict, source: str = "the checkpoint") -> None:
@@ -58,17 +67,22 @@ def save_model(folder, model, extra_config: dict | None = None, extra_parts: dic
 
 
 def load_model(folder, expect=None):
-    """Read a model from ``folder``. If ``expect`` (a config) is given, a checkpoint of another
-    configuration raises a CheckpointError naming the first field that differs."""
-    tensors, config, _ = load_checkpoint(folder)
+    """``(model, config_json)`` from ``folder``. With ``expect`` (a configuration), a checkpoint
+    of another configuration raises a CheckpointError naming the first field that differs."""
+    tensors, config_json, _ = load_checkpoint(folder)
+    config = model_config(config_json)
     if expect is not None:
-        found = config.get("model", {})
-        for key, value in expect.to_dict().items():
-            if found.get(key) != value:
+        if type(expect) is not type(config):
+            raise CheckpointError(
+                f"{folder} holds a {config_json.get('model_type')} model, not a {type(expect).__name__}: "
+                f"load it without `expect`"
+            )
+        for f in fields(config):
+            if getattr(config, f.name) != getattr(expect, f.name):
                 raise CheckpointError(
-                    f"{folder} holds a model with {key}={found.get(key)!r}, this one expects {key}={value!r}: "
-                    f"load it without `expect`, or build the model from the checkpoint's config.json"
+                    f"{folder} holds a model with {f.name}={getattr(config, f.name)!r}, this one expects "
+                    f"{f.name}={getattr(expect, f.name)!r}: build the model from the checkpoint's config.json"
                 )
-    model = build_model(config)
+    model = MicroGPT(config) if isinstance(config, MicroGPTConfig) else GPT(config)
     load_tensors_into(model, tensors, str(folder))
-    return model, config
+    return model, config_json

@@ -260,7 +260,7 @@ class Trainer:
         model = build_model(config)
         load_tensors_into(model, tensors, str(folder))
         trainer = cls(model, train_ids, val_ids, TrainConfig(**{**config["train"], **overrides}), device, progress)
-        trainer.extra_config = {k: v for k, v in config.items() if k not in ("kind", "model", "train")}
+        trainer.extra_config = {k: v for k, v in config.items() if k in ("tokenizer", "corpus")}
         opt_tensors, meta = extra["optimizer"]
         state = trainer.optimizer.state_dict()
         for index in range(sum(len(g["params"]) for g in state["param_groups"])):
@@ -333,7 +333,7 @@ def main(argv=None) -> None:
             eval_every=args.eval_every, eval_batches=args.eval_batches, seed=args.seed,
         )
         trainer = Trainer(model, train_ids, val_ids, config, device=device)
-        trainer.extra_config = {"corpus": args.corpus, "tokenizer": {"kind": "char", "chars": "".join(tokenizer.chars)}}
+        trainer.extra_config = {"corpus": args.corpus, "tokenizer": {"type": "char", "chars": "".join(tokenizer.chars)}}
     if trainer.rank == 0:
         print(f"{args.config}: {trainer.model.num_parameters():,} parameters, {trainer.world} process(es), "
               f"{trainer.precision}, device {trainer.device}")
