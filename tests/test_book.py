@@ -1,0 +1,62 @@
+"""The book's structure: chapters paired with their notebooks, the Colab cell, the table of contents."""
+
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from tools.sync_notebooks import chapters, colab_setup_source, setup_cell
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [entry["file"] for entry in part["chapters"]]
+    return files
+
+
+def cells(notebook):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in notebook.cells]
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.name)
+def test_chapter_and_its_ipynb_have_the_same_cells(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{paired.name} is missing: run ./dev sync {source.relative_to(ROOT)}"
+    assert cells(jupytext.read(source)) == cells(jupytext.read(paired)), (
+        f"{source.name} and {paired.name} differ: run ./dev sync {source.relative_to(ROOT)}"
+    )
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.name)
+def test_chapter_opens_with_the_colab_cell_from_config(source):
+    for path in (source, source.with_suffix(".ipynb")):
+        cell = setup_cell(jupytext.read(path))
+        assert cell is not None, f"{path.name}: the first code cell must be the Colab cell, tagged remove-cell"
+        assert cell.source == colab_setup_source(), f"{path.name}: stale Colab cell, run ./dev sync"
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.name)
+def test_chapter_ipynb_is_executed(source):
+    notebook = jupytext.read(source.with_suffix(".ipynb"))
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), f"{source.name}: run ./dev sync to execute it"
+
+
+def test_toc_lists_only_existing_pages_and_every_chapter():
+    listed = toc_files()
+    for name in listed:
+        assert (ROOT / f"{name}.md").exists(), f"_toc.yml lists {name}, which does not exist"
+    for source in chapters():
+        assert str(source.relative_to(ROOT).with_suffix("")) in listed, f"{source.name} is not in _toc.yml"
+
+
+def test_the_colab_cell_installs_without_dependencies():
+    source = colab_setup_source()
+    assert "--no-deps" in source and 'if "google.colab" in sys.modules' in source
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+    assert f"git+{url}" in source
