@@ -100,6 +100,11 @@ def global_batch(ids: np.ndarray, step: int, batch_size: int, context: int, seed
     return ids[offsets], ids[offsets + 1]
 
 
+def dropout_seed(seed: int, step: int, micro_step: int, rank: int) -> int:
+    """The torch seed for dropout in one micro-step of one process: a function of where it is."""
+    return int(np.random.SeedSequence([seed, step, micro_step, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto``: bf16 on a GPU that has it, fp16 (with loss scaling) on one that does not, fp32 on CPU."""
     if precision != "auto":
@@ -166,7 +171,7 @@ class Trainer:
             # Rows of the global batch for this process and micro-step: the same split on every run.
             start = (micro * self.world + self.rank) * self.micro_batch
             rows = slice(start, start + self.micro_batch)
-            torch.manual_seed(hash((config.seed, self.step, micro, self.rank)) % 2**63)
+            torch.manual_seed(dropout_seed(config.seed, self.step, micro, self.rank))
             last = micro == config.grad_accum - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
@@ -322,6 +327,12 @@ def main(argv=None) -> None:
     tokenizer, train_ids, val_ids = corpus_ids(args.corpus)
     if args.resume:
         trainer = Trainer.resume(args.out, train_ids, val_ids, device=device)
+        saved_chars = trainer.extra_config.get("tokenizer", {}).get("chars")
+        if saved_chars is not None and saved_chars != "".join(tokenizer.chars):
+            raise ValueError(
+                f"the checkpoint in {args.out} was trained with another vocabulary than corpus {args.corpus!r}: "
+                f"resume with the corpus it was trained on"
+            )
     else:
         overrides = {"vocab_size": tokenizer.vocab_size}
         if args.dropout is not None:
