@@ -108,6 +108,8 @@ def test_bad_input_names_the_value_and_the_fix():
         NGramModel(3, V).fit(IDS).next_token_probs(IDS[:1])
     with pytest.raises(RuntimeError, match="call fit"):
         NGramModel(2, V).perplexity(IDS)
+    with pytest.raises(ValueError, match="0 tokens, fewer than n=2"):
+        NGramModel(2, V).fit([])
     with pytest.raises(ValueError, match="k=0"):
         NGramModel(2, V, k=0)
 
