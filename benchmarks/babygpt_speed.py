@@ -6,15 +6,15 @@ context 256, batch 64, character vocabulary) on Tiny Shakespeare with the course
 
 * tokens/s: batch × context × timed steps / timed seconds (the device is synchronised first);
 * MFU: ``6 N + 12 L d T`` FLOPs per token (``lmbase.flops``) × tokens/s over the device's peak.
-  On a known GPU the peak comes from ``lmbase.flops.PEAK_FLOPS``; on a CPU (or with
-  ``--peak-tflops measure``) it is the FLOP/s of a large float32 matmul measured here, so the CPU
+  On a GPU listed in ``lmbase.flops.PEAK_FLOPS`` the peak is its dense bf16 data-sheet figure; on
+  a CPU (or an unlisted GPU) it is the FLOP/s of a large float32 matmul measured here, so the CPU
   figure is "fraction of what this CPU's matmul reaches", not of a data-sheet number;
 * the validation loss reached at the end.
 
 Not a test: the figures depend on the machine. Examples::
 
     python benchmarks/babygpt_speed.py --steps 5 --warmup 1                    # CPU, a few steps
-    python benchmarks/babygpt_speed.py --steps 5000 --compile --peak-device H100-SXM   # full run on a GPU
+    python benchmarks/babygpt_speed.py --steps 5000 --compile          # full run on a GPU
 """
 
 import argparse
@@ -24,7 +24,7 @@ import torch
 
 from babygpt.model import GPT, GPTConfig
 from babygpt.train import Trainer, TrainConfig, corpus_ids
-from lmbase.flops import PEAK_FLOPS, gpt_training_flops_per_token, model_flops_utilization
+from lmbase.flops import mfu, peak_flops, training_flops_per_token
 
 
 def measured_matmul_flops(device: torch.device, size: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
@@ -55,7 +55,6 @@ def main(argv=None) -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--device", default=None)
     parser.add_argument("--eval-batches", type=int, default=200)
-    parser.add_argument("--peak-device", default=None, help=f"a device of lmbase.flops.PEAK_FLOPS: {sorted({d for d, _ in PEAK_FLOPS})}")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on a CPU")
     args = parser.parse_args(argv)
     if args.threads:
@@ -72,7 +71,7 @@ def main(argv=None) -> None:
     trainer = Trainer(GPT(config), train_ids, val_ids, train_config, device=args.device, progress=False)
     device = trainer.device
     n_params = trainer.model.num_parameters() - trainer.model.pos_emb.weight.numel()
-    flops_per_token = gpt_training_flops_per_token(n_params, config.n_layer, config.d_model, config.context)
+    flops_per_token = training_flops_per_token(n_params, config.n_layer, config.d_model, config.context)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{args.config}: {n_params:,} parameters (without positions), {trainer.precision}, "
           f"compile={args.compile}, device {device_name}, {torch.get_num_threads()} CPU threads")
@@ -89,17 +88,17 @@ def main(argv=None) -> None:
     seconds = time.perf_counter() - start
     tokens_per_second = timed_steps * args.batch_size * config.context / seconds
 
-    if args.peak_device:
-        dtype = "bf16" if trainer.precision in ("bf16", "fp16") else "fp32"
-        peak, peak_source = PEAK_FLOPS[(args.peak_device, dtype)], f"{args.peak_device} {dtype} data sheet"
+    listed = peak_flops(device_name) if device.type == "cuda" else None
+    if listed is not None:
+        peak, peak_source = listed, f"{device_name}'s dense bf16 data-sheet peak"
     else:
         peak, peak_source = measured_matmul_flops(device), "a float32 2048² matmul measured here"
-    mfu = model_flops_utilization(flops_per_token, tokens_per_second, peak)
+    utilization = mfu(tokens_per_second, flops_per_token, peak)
     val_loss = trainer.evaluate("val")
     print(f"timed {timed_steps} steps in {seconds:.2f} s: {seconds / timed_steps * 1000:.0f} ms/step, "
           f"{tokens_per_second:,.0f} tokens/s")
     print(f"{flops_per_token / 1e6:.1f} MFLOPs/token -> {flops_per_token * tokens_per_second / 1e12:.3f} TFLOP/s; "
-          f"MFU {100 * mfu:.1f}% of {peak / 1e12:.2f} TFLOP/s ({peak_source})")
+          f"MFU {100 * utilization:.1f}% of {peak / 1e12:.2f} TFLOP/s ({peak_source})")
     print(f"after {trainer.step} steps: last train batch loss {train_loss:.4f}, val loss {val_loss:.4f}")
 
 

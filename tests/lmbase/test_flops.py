@@ -1,8 +1,24 @@
-"""lmbase.flops: 6N + 12LdT against FLOPs counted matrix by matrix."""
+"""FLOPs per token and MFU arithmetic."""
 
 import pytest
 
-from lmbase.flops import gpt_forward_flops_per_token, gpt_training_flops_per_token, model_flops_utilization
+from lmbase.flops import mfu, peak_flops, training_flops_per_token
+
+
+def test_flops_per_token_is_6n_plus_attention():
+    # nanoGPT's GPT-2 124M example: 6N + 12 L d T with N = 124M, L = 12, d = 768, T = 1024
+    assert training_flops_per_token(124_000_000, 12, 768, 1024) == 6 * 124e6 + 12 * 12 * 768 * 1024
+
+
+def test_peak_flops_lookup_and_mfu():
+    assert peak_flops("TPU v3") == 61.5e12
+    assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert peak_flops("TPU v5 lite") == 197e12
+    assert peak_flops("cpu") is None
+    assert mfu(1e5, 1e9, 1e15) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        mfu(1.0, 1.0, 0.0)
 
 
 def matmul_training_flops_per_token(vocab, n_layer, d, context):
@@ -11,21 +27,12 @@ def matmul_training_flops_per_token(vocab, n_layer, d, context):
     return 3 * (n_layer * per_layer + 2 * d * vocab)
 
 
-def test_palm_formula_equals_counting_every_matrix_product():
+def test_6n_plus_attention_equals_counting_every_matrix_product():
+    # nanoGPT's Shakespeare model: N = 10,646,784 without the position table ("10.65M").
     vocab, n_layer, d, context = 65, 6, 384, 256
-    layer_norm_params = (2 * n_layer + 1) * d  # nanoGPT's bias-free LayerNorm gains
-    n_params = n_layer * 12 * d * d + vocab * d + layer_norm_params  # 10,646,784: nanoGPT's "10.65M"
+    layer_norm_params = (2 * n_layer + 1) * d  # bias-free LayerNorm gains
+    n_params = n_layer * 12 * d * d + vocab * d + layer_norm_params
     assert n_params == 10_646_784
     counted = matmul_training_flops_per_token(vocab, n_layer, d, context)
     # The only difference: 6 FLOPs per LayerNorm gain, which are not matrix products.
-    assert gpt_training_flops_per_token(n_params, n_layer, d, context) - counted == 6 * layer_norm_params
-    assert gpt_forward_flops_per_token(n_params, n_layer, d, context) * 3 == pytest.approx(
-        gpt_training_flops_per_token(n_params, n_layer, d, context))
-
-
-def test_mfu_is_achieved_over_peak():
-    assert model_flops_utilization(1e9, 1e3, 4e12) == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="peak_flops=0"):
-        model_flops_utilization(1e9, 1e3, 0)
-    with pytest.raises(ValueError, match="context=0"):
-        gpt_training_flops_per_token(10, 1, 1, 0)
+    assert training_flops_per_token(n_params, n_layer, d, context) - counted == 6 * layer_norm_params
