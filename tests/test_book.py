@@ -60,3 +60,19 @@ def test_the_colab_cell_installs_without_dependencies():
     assert "--no-deps" in source and 'if "google.colab" in sys.modules' in source
     url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
     assert f"git+{url}" in source
+
+
+def test_every_citation_is_in_the_bibliography_once():
+    import re
+
+    from pybtex.database import parse_file
+
+    bib_text = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = re.findall(r"^@\w+\{([^,]+),", bib_text, flags=re.M)
+    assert len(keys) == len(set(keys)), f"duplicate keys: {sorted(k for k in set(keys) if keys.count(k) > 1)}"
+    entries = parse_file(str(ROOT / "book" / "references.bib")).entries  # raises on a syntax error
+    assert set(entries) == set(keys)
+    for source in chapters():
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", source.read_text(encoding="utf-8")):
+            for key in group.split(","):
+                assert key.strip() in entries, f"{source.name} cites {key.strip()!r}, not in references.bib"
