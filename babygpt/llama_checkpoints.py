@@ -189,6 +189,8 @@ def _empty_llama(config: LlamaConfig) -> Llama:
     with torch.device("meta"):
         model = Llama(config)
     model = model.to_empty(device="cpu")
+    if config.tie_embeddings:  # to_empty gives each module its own tensor: tie them again
+        model.output.weight = model.tok_embeddings.weight
     model.rope_cache = build_rope_cache(config.context, config.head_dim, config.rope_theta) if config.rope else None
     return model
 
