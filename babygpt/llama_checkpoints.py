@@ -34,8 +34,26 @@ from safetensors.numpy import save_file
 from safetensors.torch import load_file as load_torch_file
 
 from lmbase.checkpoint import CheckpointError, check_shapes
+from lmbase.download import RemoteFile, fetch
 
 from .llama import Llama, LlamaConfig, build_rope_cache
+
+# Karpathy's TinyStories model of 15M parameters (the seed README's "15M" link) and the LLaMA 2
+# SentencePiece tokenizer in llama2.c's tokenizer.bin format, checked by size and sha256.
+LLAMA2C_FILES = {
+    "stories15m": RemoteFile(
+        relpath="tinyllamas/stories15M.bin",
+        url="https://huggingface.co/karpathy/tinyllamas/resolve/main/stories15M.bin",
+        sha256="cd590644d963867a2b6e5a1107f51fad663c41d79c149fbecbbb1f95fa81f49a",
+        size=60_816_028,
+    ),
+    "tokenizer": RemoteFile(
+        relpath="tinyllamas/tokenizer.bin",
+        url="https://github.com/karpathy/llama2.c/raw/master/tokenizer.bin",
+        sha256="50a52ef822ee9e83de5ce9d0be0a025a773d019437f58b5ff9dcafb063ece361",
+        size=433_869,
+    ),
+}
 
 LLAMA2C_MAGIC = 0x616B3432
 LLAMA2C_V1_HEADER_BYTES = 256
@@ -162,6 +180,14 @@ def read_llama2c(path) -> tuple[LlamaConfig, dict, int]:
         tensors[name] = np.frombuffer(data, dtype="<f4", count=count, offset=offset).reshape(shape).copy()
         offset += 4 * count
     return config, tensors, version
+
+
+def fetch_llama2c_file(name: str) -> Path:
+    """The local path of one of ``LLAMA2C_FILES`` (downloaded once, verified by sha256; raises
+    lmbase.download.DataFileError offline, naming where to put the file)."""
+    if name not in LLAMA2C_FILES:
+        raise KeyError(f"unknown llama2.c file {name!r}: the known ones are {sorted(LLAMA2C_FILES)}")
+    return fetch(LLAMA2C_FILES[name])
 
 
 def load_llama2c(path) -> Llama:

@@ -111,3 +111,10 @@ def test_hf_checkpoint_of_another_shape_raises(tmp_path):
     (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="has shape .*expects"):
         load_hf(tmp_path / "hf")
+
+
+def test_the_stories15m_download_has_the_size_its_config_and_format_give():
+    from babygpt.llama_checkpoints import LLAMA2C_FILES, _llama2c_order
+    config = LlamaConfig.named("stories15m")
+    size = 28 + 4 * sum(int(np.prod(shape)) for _, shape in _llama2c_order(config, 0, shared=True))
+    assert size == LLAMA2C_FILES["stories15m"].size == 60_816_028
