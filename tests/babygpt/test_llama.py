@@ -106,7 +106,7 @@ def test_grouped_query_attention_equals_full_attention_with_repeated_heads():
 
 
 def hf_twin(model: Llama):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     from babygpt.llama_checkpoints import hf_config, hf_state_dict
     hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**hf_config(model.config))).eval()
     state = {k: torch.from_numpy(v) for k, v in hf_state_dict(model).items()}

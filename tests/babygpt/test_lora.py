@@ -145,7 +145,7 @@ def copy_adapters_into_peft(ours, peft_model):
 
 @pytest.mark.parametrize("targets, rank, alpha", [(TARGETS, 4, 8), (r"layers\.1\.attention\.w[qkvo]", 2, 5)])
 def test_equals_peft_lora_on_the_same_layers_and_weights(targets, rank, alpha):
-    peft = pytest.importorskip("peft")
+    import peft
     ours = tiny_llama(seed=4)
     apply_lora(ours, targets, rank=rank, alpha=alpha)
     randomise_adapters(ours)
@@ -166,7 +166,7 @@ def test_equals_peft_lora_on_the_same_layers_and_weights(targets, rank, alpha):
 
 
 def test_equals_peft_on_a_small_custom_module():
-    peft = pytest.importorskip("peft")
+    import peft
 
     class TwoLayer(nn.Module):
         def __init__(self):
