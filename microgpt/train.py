@@ -1,0 +1,270 @@
+"""Training: optax (clipping, AdamW, warmup + cosine), bf16 compute on float32 master weights,
+one jitted step that runs data-parallel over every device, evaluation, resumable checkpoints.
+
+As the microGPT seed trained on a TPU v3-8::
+
+    optax.chain(optax.clip_by_global_norm(1.0),
+                optax.adamw(warmup_cosine_decay_schedule(0, 5e-4, 100, decay, 1e-5), weight_decay=0.01))
+
+Its two experiments are the named ``TrainConfig``\\ s ``"seed-17m"`` and ``"seed-10m"``.
+
+Command line (trains, checkpoints, then samples)::
+
+    python -m microgpt.train --config shakespeare-char --corpus tinyshakespeare --out runs/shakespeare
+"""
+
+import argparse
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache, partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from lmbase.batches import BatchSampler
+
+from . import checkpoint
+from .data_parallel import batch_sharded, check_batch_divisible, make_mesh, replicated
+from .model import GPTConfig, init_params, loss_fn
+
+COMPUTE_DTYPES = {"bfloat16": jnp.bfloat16, "float32": jnp.float32}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: the batch, the schedule and the optimizer. ``steps`` counts optimizer updates."""
+
+    batch_size: int = 64
+    steps: int = 5000
+    peak_lr: float = 5e-4
+    warmup_steps: int = 100
+    decay_steps: int = 5000  # optax counts these from step 0, warmup included
+    end_lr: float = 1e-5
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    b1: float = 0.9
+    b2: float = 0.999
+    compute_dtype: str = "bfloat16"
+    eval_interval: int = 250
+    eval_batches: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype={self.compute_dtype!r}: use one of {sorted(COMPUTE_DTYPES)}")
+        if self.batch_size < 1 or self.steps < 0:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1 and steps={self.steps} >= 0")
+
+    @classmethod
+    def named(cls, name: str, **overrides) -> "TrainConfig":
+        if name not in NAMED_TRAIN_CONFIGS:
+            raise KeyError(f"no training configuration {name!r}: the named ones are {sorted(NAMED_TRAIN_CONFIGS)}")
+        return replace(NAMED_TRAIN_CONFIGS[name], **overrides)
+
+
+NAMED_TRAIN_CONFIGS = {
+    # the seed's README, experiment 1 (batch 128, decay 7600) and experiment 2 (batch 64, decay 20000)
+    "seed-17m": TrainConfig(batch_size=128, steps=7600, peak_lr=5e-4, warmup_steps=100, decay_steps=7600, end_lr=1e-5),
+    "seed-10m": TrainConfig(batch_size=64, steps=20000, peak_lr=5e-4, warmup_steps=100, decay_steps=20000, end_lr=1e-5),
+    # nanoGPT's Tiny Shakespeare character recipe (lr 1e-3 -> 1e-4, beta2 0.99, weight decay 0.1)
+    "shakespeare-char": TrainConfig(batch_size=64, steps=5000, peak_lr=1e-3, warmup_steps=100, decay_steps=5000,
+                                    end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
+    "shakespeare-char-seed": TrainConfig(batch_size=64, steps=5000, peak_lr=1e-3, warmup_steps=100, decay_steps=5000,
+                                         end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
+    "tiny": TrainConfig(batch_size=8, steps=50, peak_lr=3e-3, warmup_steps=5, decay_steps=50, end_lr=3e-4,
+                        eval_interval=25, eval_batches=2),
+}
+
+
+def make_schedule(tc: TrainConfig):
+    """Linear warmup from 0 to ``peak_lr``, then cosine decay to ``end_lr`` at ``decay_steps``."""
+    return optax.warmup_cosine_decay_schedule(0.0, tc.peak_lr, tc.warmup_steps, tc.decay_steps, tc.end_lr)
+
+
+def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
+    """Clip the global gradient norm, then AdamW with decoupled weight decay on the schedule."""
+    return optax.chain(
+        optax.clip_by_global_norm(tc.clip_norm),
+        optax.adamw(make_schedule(tc), b1=tc.b1, b2=tc.b2, weight_decay=tc.weight_decay),
+    )
+
+
+def cast_tree(tree, dtype):
+    """Every floating-point leaf cast to ``dtype`` (the bf16 compute copy of float32 masters)."""
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+@lru_cache(maxsize=16)
+def make_train_step(config: GPTConfig, tc: TrainConfig, mesh):
+    """The jitted step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``.
+
+    The forward and backward run in ``compute_dtype`` on a copy of the float32 parameters;
+    the gradients come back in float32 (the cast is differentiated) and update the masters.
+    Parameters and state are replicated over ``mesh`` and ``x``, ``y`` sharded along the batch.
+    Cached, so that runs of the same configuration (a resumed run) reuse the compiled step.
+    """
+    dtype = COMPUTE_DTYPES[tc.compute_dtype]
+    optimizer = make_optimizer(tc)
+
+    def step(params, opt_state, x, y, key):
+        def loss_of(p):
+            return loss_fn(cast_tree(p, dtype), x, y, config, dropout_key=key)
+
+        loss, grads = jax.value_and_grad(loss_of)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    rep, data = replicated(mesh), batch_sharded(mesh)
+    return jax.jit(step, in_shardings=(rep, rep, data, data, rep), out_shardings=(rep, rep, rep),
+                   donate_argnums=(0, 1))
+
+
+@partial(jax.jit, static_argnames=("config", "dtype"))
+def _eval_loss(params, x, y, config, dtype):
+    return loss_fn(cast_tree(params, dtype), x, y, config)
+
+
+def evaluate(params, ids: np.ndarray, config: GPTConfig, *, batch_size: int, n_batches: int,
+             compute_dtype: str = "bfloat16", seed: int = 1234) -> float:
+    """Mean loss (nats per token) over ``n_batches`` fixed random windows of ``ids``, no dropout.
+
+    The windows come from ``seed``, so every evaluation of a run sees the same text.
+    """
+    sampler = BatchSampler(ids, batch_size, config.context, seed=seed)
+    dtype = COMPUTE_DTYPES[compute_dtype]
+    losses = [float(_eval_loss(params, jnp.asarray(x), jnp.asarray(y), config, dtype))
+              for x, y in (sampler.sample() for _ in range(n_batches))]
+    return float(np.mean(losses))
+
+
+def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np.ndarray | None = None, *,
+          mesh=None, out_dir=None, resume: bool = False, stop_at: int | None = None,
+          checkpoint_interval: int | None = None, tokenizer_chars: str | None = None,
+          progress: bool = True, params=None) -> tuple[dict, dict]:
+    """Train ``config`` with ``tc`` on ``train_ids``; returns ``(params, history)``.
+
+    history: ``step`` and ``loss`` per step; ``eval_step``, ``val_loss`` every ``eval_interval``
+    steps and at the end (when ``val_ids`` is given). With ``out_dir`` a checkpoint is written
+    every ``checkpoint_interval`` steps and at the end; ``resume=True`` continues from it exactly
+    (the same batches, dropout masks and updates as an uninterrupted run). ``stop_at`` ends the
+    run early at that step, as an interruption would.
+    """
+    mesh = make_mesh() if mesh is None else mesh
+    check_batch_divisible(tc.batch_size, mesh)
+    optimizer = make_optimizer(tc)
+    step_fn = make_train_step(config, tc, mesh)
+    sampler = BatchSampler(train_ids, tc.batch_size, config.context, seed=tc.seed)
+    base_key = jax.random.key(tc.seed)
+    history = {"step": [], "loss": [], "eval_step": [], "val_loss": []}
+    start = 0
+    if resume:
+        params, _, _ = checkpoint.load(out_dir, expected=config)
+        opt_state, state = checkpoint.load_training_state(out_dir, optimizer.init(params))
+        start = state["step"]
+        sampler.rng.bit_generator.state = state["sampler_state"]
+        history = state["history"]
+    else:
+        params = init_params(config, seed=tc.seed) if params is None else params
+        opt_state = optimizer.init(params)
+    params = jax.device_put(params, replicated(mesh))
+    opt_state = jax.device_put(opt_state, replicated(mesh))
+    data_sharding = batch_sharded(mesh)
+    end = tc.steps if stop_at is None else min(stop_at, tc.steps)
+
+    def save():
+        state = {"step": step + 1, "sampler_state": sampler.rng.bit_generator.state, "history": history,
+                 "train_config": asdict(tc)}
+        checkpoint.save(out_dir, params, config, tokenizer_chars=tokenizer_chars,
+                        optimizer_state=opt_state, train_state=state)
+
+    def run_eval(at_step):
+        if val_ids is None:
+            return
+        history["eval_step"].append(at_step)
+        history["val_loss"].append(evaluate(params, val_ids, config, batch_size=tc.batch_size,
+                                            n_batches=tc.eval_batches, compute_dtype=tc.compute_dtype))
+
+    bar = tqdm(range(start, end), initial=start, total=tc.steps, disable=not progress, desc="train")
+    step = start - 1
+    for step in bar:
+        x, y = sampler.sample()
+        x, y = jax.device_put(x.astype(np.int32), data_sharding), jax.device_put(y.astype(np.int32), data_sharding)
+        params, opt_state, loss = step_fn(params, opt_state, x, y, jax.random.fold_in(base_key, step))
+        history["step"].append(step + 1)
+        history["loss"].append(float(loss))
+        bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+        if (step + 1) % tc.eval_interval == 0 and step + 1 != tc.steps:
+            run_eval(step + 1)
+        if out_dir is not None and checkpoint_interval and (step + 1) % checkpoint_interval == 0:
+            save()
+    if end == tc.steps and (not history["eval_step"] or history["eval_step"][-1] != tc.steps):
+        run_eval(tc.steps)
+    if out_dir is not None and end > start:
+        save()
+    return params, history
+
+
+def perplexity(loss: float) -> float:
+    """``exp(loss)``: the effective number of equally likely next tokens."""
+    return math.exp(loss)
+
+
+def main(argv=None):
+    """Train a named configuration on a named corpus, save a checkpoint, then print a sample."""
+    from lmbase.batches import train_val_split
+    from lmbase.char_tokenizer import CharTokenizer
+    from lmbase.corpora import load_text
+
+    from .generate import generate
+
+    parser = argparse.ArgumentParser(prog="python -m microgpt.train", description=main.__doc__)
+    parser.add_argument("--config", default="shakespeare-char", help="a name in GPTConfig.named / TrainConfig.named")
+    parser.add_argument("--corpus", default="tinyshakespeare", help="a corpus name in lmbase.corpora.CORPORA")
+    parser.add_argument("--out", default=None, help="checkpoint folder (default runs/<config>)")
+    parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--context", type=int, default=None)
+    parser.add_argument("--eval-interval", type=int, default=None)
+    parser.add_argument("--dtype", choices=sorted(COMPUTE_DTYPES), default=None)
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--sample-tokens", type=int, default=500)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    args = parser.parse_args(argv)
+
+    text = load_text(args.corpus)
+    tokenizer = CharTokenizer.from_text(text)
+    train_ids, val_ids = train_val_split(tokenizer.encode(text), 0.1)
+    overrides = {"vocab_size": tokenizer.vocab_size}
+    if args.context:
+        overrides["context"] = args.context
+    config = GPTConfig.named(args.config, **overrides)
+    train_overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size,
+                                         "eval_interval": args.eval_interval, "compute_dtype": args.dtype}.items()
+                       if v is not None}
+    tc = TrainConfig.named(args.config, **train_overrides)
+    if args.steps is not None:
+        tc = replace(tc, decay_steps=args.steps, warmup_steps=min(tc.warmup_steps, max(1, args.steps // 10)))
+    out = args.out or f"runs/{args.config}"
+    print(f"{args.config}: {config}\n{tc}\n{len(jax.devices())} device(s): {jax.devices()[0].platform}")
+    started = time.perf_counter()
+    params, history = train(config, tc, train_ids, val_ids, out_dir=out, resume=args.resume,
+                            checkpoint_interval=max(1, tc.eval_interval), tokenizer_chars="".join(tokenizer.chars))
+    elapsed = time.perf_counter() - started
+    if history["val_loss"]:
+        print(f"step {history['eval_step'][-1]}: validation loss {history['val_loss'][-1]:.4f} "
+              f"(perplexity {perplexity(history['val_loss'][-1]):.2f}) after {elapsed:.0f} s; checkpoint in {out}")
+    prompt = tokenizer.encode("\n")
+    sample = generate(params, prompt, config, args.sample_tokens, key=jax.random.key(tc.seed),
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    print(tokenizer.decode(sample[0]))
+    return history
+
+
+if __name__ == "__main__":
+    main()
