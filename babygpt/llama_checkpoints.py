@@ -88,7 +88,10 @@ def _layer_groups(config: LlamaConfig) -> dict:
 def _llama2c_order(config: LlamaConfig, version: int, shared: bool) -> list[tuple[str, tuple]]:
     """(name, shape) of every array in a llama2.c file, in file order."""
     groups = _layer_groups(config)
-    per_layer = lambda key: [(f"layers.{i}.{key}", groups[key]) for i in range(config.n_layer)]  # noqa: E731
+
+    def per_layer(key):
+        return [(f"layers.{i}.{key}", groups[key]) for i in range(config.n_layer)]
+
     d, v, half = config.d_model, config.vocab_size, config.head_dim // 2
     if version == 0:
         order = [("tok_embeddings.weight", (v, d))]
