@@ -185,3 +185,20 @@ def test_equals_peft_on_a_small_custom_module():
     x = torch.randn(7, 10)
     torch.testing.assert_close(ours(x), reference(x), atol=1e-6, rtol=1e-6)
     assert count_trainable(ours) == 3 * (10 + 20) + 3 * (20 + 5)
+
+
+def test_dropout_acts_on_the_adapter_input_only():
+    base = nn.Linear(16, 8)
+    layer = LoRALinear(base, rank=2, alpha=4, dropout=0.5, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(64, 16)
+    layer.train()
+    assert torch.equal(layer(x), base(x))  # B = 0: dropout on the adapter's input cannot reach the output
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    torch.manual_seed(0)
+    noisy = layer(x)
+    torch.manual_seed(1)
+    assert not torch.equal(noisy, layer(x))
+    layer.eval()
+    expected = base(x) + 2.0 * (x @ layer.lora_A.T @ layer.lora_B.T)
+    torch.testing.assert_close(layer(x), expected, atol=1e-6, rtol=1e-6)
