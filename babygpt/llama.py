@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .model import check_token_ids
+
 
 
 def swiglu_hidden_dim(d_model: int, multiple_of: int = 256, ffn_dim_multiplier: float | None = None) -> int:
@@ -363,18 +365,6 @@ class Llama(nn.Module):
                 logits = self(ids[:, -self.config.context:])[:, -1, :]
             ids = torch.cat([ids, sample_next(logits, temperature, top_k, generator)], dim=1)
         return ids
-
-
-def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
-    """Raise ValueError naming the first token id outside [0, vocab_size)."""
-    if ids.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"token ids must be integers (int64), got dtype {ids.dtype}")
-    bad = (ids < 0) | (ids >= vocab_size)
-    if bad.any():
-        raise ValueError(
-            f"token id {ids[bad][0].item()} is outside the vocabulary [0, {vocab_size}): encode the text "
-            f"with the tokenizer the model was built for, or build the model with a larger vocab_size"
-        )
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, generator=None):

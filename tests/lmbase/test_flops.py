@@ -19,3 +19,20 @@ def test_peak_flops_lookup_and_mfu():
     assert mfu(1e5, 1e9, 1e15) == pytest.approx(0.1)
     with pytest.raises(ValueError):
         mfu(1.0, 1.0, 0.0)
+
+
+def matmul_training_flops_per_token(vocab, n_layer, d, context):
+    """Every matrix product of a GPT's forward pass, 2 FLOPs per multiply-add, times 3 for training."""
+    per_layer = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * 4 * d + 2 * 2 * context * d  # qkv, proj, MLP, QKᵀ and AV
+    return 3 * (n_layer * per_layer + 2 * d * vocab)
+
+
+def test_6n_plus_attention_equals_counting_every_matrix_product():
+    # nanoGPT's Shakespeare model: N = 10,646,784 without the position table ("10.65M").
+    vocab, n_layer, d, context = 65, 6, 384, 256
+    layer_norm_params = (2 * n_layer + 1) * d  # bias-free LayerNorm gains
+    n_params = n_layer * 12 * d * d + vocab * d + layer_norm_params
+    assert n_params == 10_646_784
+    counted = matmul_training_flops_per_token(vocab, n_layer, d, context)
+    # The only difference: 6 FLOPs per LayerNorm gain, which are not matrix products.
+    assert training_flops_per_token(n_params, n_layer, d, context) - counted == 6 * layer_norm_params

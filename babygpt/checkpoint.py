@@ -1,0 +1,88 @@
+"""babygpt models to and from the course's one checkpoint format (``lmbase.checkpoint``).
+
+A checkpoint is a folder with ``config.json`` and ``model.safetensors``. ``config.json`` is
+self-describing: ``{"model_type": "babygpt" | "microgpt", "format_version": 1, ...the fields of
+the model's configuration...}`` plus whatever else the writer adds (the trainer adds ``train``,
+its settings, and ``tokenizer``). A :class:`~babygpt.model.GPT` is stored under its PyTorch
+parameter names; a :class:`~babygpt.microgpt_arch.MicroGPT` exactly as microgpt (JAX) writes its
+own, names, layouts and config.json alike, so that each package reads the other's checkpoints.
+"""
+
+from dataclasses import fields
+
+import numpy as np
+import torch
+
+from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
+
+from .microgpt_arch import MicroGPT, MicroGPTConfig, load_microgpt_tensors, microgpt_tensors
+from .model import GPT, GPTConfig
+
+MODEL_TYPE = "babygpt"
+FORMAT_VERSION = 1
+
+
+def model_tensors(model) -> tuple[dict, dict]:
+    """``(tensors, config_json)`` of a model: float32 numpy arrays by name, and its config.json."""
+    if isinstance(model, MicroGPT):
+        return microgpt_tensors(model), model.config.to_json()
+    if isinstance(model, GPT):
+        tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
+        return tensors, {"model_type": MODEL_TYPE, "format_version": FORMAT_VERSION, **model.config.to_dict()}
+    raise TypeError(f"cannot checkpoint a {type(model).__name__}: babygpt saves GPT and MicroGPT models")
+
+
+def model_config(config_json: dict):
+    """The GPTConfig or MicroGPTConfig a checkpoint's config.json describes."""
+    model_type = config_json.get("model_type")
+    if model_type == MODEL_TYPE:
+        return GPTConfig(**{f.name: config_json[f.name] for f in fields(GPTConfig) if f.name in config_json})
+    if model_type == "microgpt":
+        return MicroGPTConfig.from_json(config_json)
+    raise CheckpointError(f"config.json has model_type {model_type!r}; babygpt reads 'babygpt' and 'microgpt'")
+
+
+def build_model(config_json: dict):
+    """The (randomly initialised) model a checkpoint's config.json describes."""
+    config = model_config(config_json)
+    return MicroGPT(config) if isinstance(config, MicroGPTConfig) else GPT(config)
+
+
+def load_tensors_into(model, tensors: dict, source: str = "the checkpoint") -> None:
+    """Copy checkpoint tensors into ``model``; a tensor missing, extra or of another shape raises."""
+    if isinstance(model, MicroGPT):
+        load_microgpt_tensors(model, tensors, source)
+        return
+    params = dict(model.named_parameters())
+    check_shapes({n: tuple(p.shape) for n, p in params.items()}, {n: t.shape for n, t in tensors.items()}, source)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(torch.from_numpy(np.asarray(tensors[name])))
+
+
+def save_model(folder, model, extra_config: dict | None = None, extra_parts: dict | None = None):
+    """Write ``model`` (and optional training-state parts) to ``folder`` atomically."""
+    tensors, config = model_tensors(model)
+    return save_checkpoint(folder, tensors, {**config, **(extra_config or {})}, extra=extra_parts)
+
+
+def load_model(folder, expect=None):
+    """``(model, config_json)`` from ``folder``. With ``expect`` (a configuration), a checkpoint
+    of another configuration raises a CheckpointError naming the first field that differs."""
+    tensors, config_json, _ = load_checkpoint(folder)
+    config = model_config(config_json)
+    if expect is not None:
+        if type(expect) is not type(config):
+            raise CheckpointError(
+                f"{folder} holds a {config_json.get('model_type')} model, not a {type(expect).__name__}: "
+                f"load it without `expect`"
+            )
+        for f in fields(config):
+            if getattr(config, f.name) != getattr(expect, f.name):
+                raise CheckpointError(
+                    f"{folder} holds a model with {f.name}={getattr(config, f.name)!r}, this one expects "
+                    f"{f.name}={getattr(expect, f.name)!r}: build the model from the checkpoint's config.json"
+                )
+    model = MicroGPT(config) if isinstance(config, MicroGPTConfig) else GPT(config)
+    load_tensors_into(model, tensors, str(folder))
+    return model, config_json

@@ -1,0 +1,241 @@
+"""microgpt's architecture in PyTorch, so that one checkpoint runs in both packages.
+
+The seed microGPT (github kandarpa02/microGPT, ``micro_gpt_4``) computes, per block,
+``h = x + Attn(LN(x)); x = h + FFN(h)``: one LayerNorm, feeding attention only, written as
+``scale · (x − mean) / (std + 1e-5) + bias`` with the population std (eps outside the square
+root). The input is the token embedding × √d plus sinusoidal positions (sin in even columns, cos
+in odd, angle ``p / 10000^(2i/d)``); the logits are ``x @ Eᵀ`` with the same embedding E and no
+final norm. Attention: four bias-free d×d matrices used as ``x @ W``, heads as contiguous column
+blocks, scores scaled by 1/√(d/H), causal. FFN: d → 4d → d with biases and tanh-approximated GELU.
+
+``MicroGPTConfig`` has microgpt's ``GPTConfig`` fields, so a config.json written by either
+package builds the same model in the other. Its ``block`` is one of:
+
+* ``"pre_norm"``, the course's default (GPT-2's): ``x = x + Attn(LN1(x)); x = x + FFN(LN2(x))``,
+  with a final LayerNorm (``final_norm``) and the standard ``(x − mean) / √(var + eps)``;
+* ``"seed"``: ``micro_gpt_4`` exactly, as above;
+* ``"seed_normed_residual"``: ``micro_gpt_1``/``micro_gpt_2``, whose residual stream carries
+  LN(x): ``n = LN(x); h = n + Attn(n); x = h + FFN(h)``.
+
+Weights are kept as microgpt keeps them, matrices of shape (d_in, d_out) used as ``x @ W``, under
+microgpt's checkpoint names (``embed``, ``blocks.i.attn.w_q``, ``blocks.i.ffn.w_in``,
+``blocks.i.ln1.scale``, ``ln_f.bias``, ...), so converting is copying, never transposing.
+"""
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmbase.checkpoint import CheckpointError, check_shapes
+
+BLOCK_STYLES = ("pre_norm", "seed", "seed_normed_residual")
+MODEL_TYPE = "microgpt"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MicroGPTConfig:
+    """microgpt's ``GPTConfig``, field for field. ``context`` bounds the input length."""
+
+    vocab_size: int
+    context: int
+    n_layer: int
+    n_head: int
+    d_model: int
+    block: str = "pre_norm"
+    final_norm: bool = True
+    shared_block_init: bool = False
+    ln_eps_inside_sqrt: bool = True
+    ln_eps: float = 1e-5
+    dropout: float = 0.0
+    init_std: float = 0.02
+
+    def __post_init__(self):
+        if self.block not in BLOCK_STYLES:
+            raise ValueError(f"block={self.block!r} is unknown: use one of {BLOCK_STYLES}")
+        if self.d_model % self.n_head:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_head={self.n_head}: pick n_head among "
+                f"the divisors of {self.d_model}"
+            )
+        if self.d_model % 2:
+            raise ValueError(f"d_model={self.d_model} must be even: positions pair a sin with a cos column")
+
+    @classmethod
+    def seed(cls, vocab_size: int, d_model: int, n_layer: int, n_head: int = 8, context: int = 512, **kw):
+        """The seed's ``micro_gpt_4`` architecture, as it computed it."""
+        settings = dict(block="seed", final_norm=False, shared_block_init=True, ln_eps_inside_sqrt=False)
+        return cls(vocab_size=vocab_size, context=context, n_layer=n_layer, n_head=n_head, d_model=d_model,
+                   **{**settings, **kw})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> dict:
+        """config.json as microgpt writes it."""
+        return {"model_type": MODEL_TYPE, "format_version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "MicroGPTConfig":
+        if data.get("model_type") != MODEL_TYPE:
+            raise CheckpointError(f"config.json has model_type {data.get('model_type')!r}, not {MODEL_TYPE!r}")
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def with_(self, **overrides) -> "MicroGPTConfig":
+        return replace(self, **overrides)
+
+
+def sinusoidal_positions(seq: int, d_model: int) -> torch.Tensor:
+    """pe[p, 2i] = sin(p / 10000^(2i/d)), pe[p, 2i+1] = cos(same angle): shape (seq, d_model)."""
+    positions = torch.arange(seq, dtype=torch.float64)[:, None]
+    frequencies = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    pe = torch.zeros(seq, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(positions * frequencies)
+    pe[:, 1::2] = torch.cos(positions * frequencies)
+    return pe.float()
+
+
+def layer_norm(x, scale, bias, eps: float, eps_inside_sqrt: bool):
+    """scale · (x − mean) / σ + bias over the last axis, σ = √(var + eps), or the seed's std + eps."""
+    if eps_inside_sqrt:
+        return F.layer_norm(x, x.shape[-1:], scale, bias, eps=eps)
+    mean = x.mean(dim=-1, keepdim=True)
+    std = x.var(dim=-1, keepdim=True, unbiased=False).sqrt()
+    return scale * (x - mean) / (std + eps) + bias
+
+
+class LayerNorm(nn.Module):
+    """A LayerNorm with microgpt's parameter names (``scale``, ``bias``) and either σ."""
+
+    def __init__(self, d: int, eps: float, eps_inside_sqrt: bool):
+        super().__init__()
+        self.scale, self.bias = nn.Parameter(torch.ones(d)), nn.Parameter(torch.zeros(d))
+        self.eps, self.eps_inside_sqrt = eps, eps_inside_sqrt
+
+    def forward(self, x):
+        return layer_norm(x, self.scale, self.bias, self.eps, self.eps_inside_sqrt)
+
+
+class Attention(nn.Module):
+    """Causal multi-head attention with bias-free ``x @ W`` projections: (batch, seq, d) -> same."""
+
+    def __init__(self, config: MicroGPTConfig):
+        super().__init__()
+        d = config.d_model
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.w_q, self.w_k, self.w_v, self.w_o = (nn.Parameter(torch.empty(d, d)) for _ in range(4))
+
+    def forward(self, x):
+        batch, seq, d = x.shape
+        q, k, v = (
+            (x @ w).view(batch, seq, self.n_head, d // self.n_head).transpose(1, 2) for w in (self.w_q, self.w_k, self.w_v)
+        )
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        return out.transpose(1, 2).reshape(batch, seq, d) @ self.w_o
+
+
+class FeedForward(nn.Module):
+    """``GELU_tanh(x @ w_in + b_in) @ w_out + b_out``, d -> 4d -> d."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.w_in, self.b_in = nn.Parameter(torch.empty(d, 4 * d)), nn.Parameter(torch.zeros(4 * d))
+        self.w_out, self.b_out = nn.Parameter(torch.empty(4 * d, d)), nn.Parameter(torch.zeros(d))
+
+    def forward(self, x):
+        return F.gelu(x @ self.w_in + self.b_in, approximate="tanh") @ self.w_out + self.b_out
+
+
+class MicroGPTBlock(nn.Module):
+    """One block in the style ``config.block`` (see the module docstring)."""
+
+    def __init__(self, config: MicroGPTConfig):
+        super().__init__()
+        self.style = config.block
+        self.ln1 = LayerNorm(config.d_model, config.ln_eps, config.ln_eps_inside_sqrt)
+        self.attn = Attention(config)
+        if config.block == "pre_norm":
+            self.ln2 = LayerNorm(config.d_model, config.ln_eps, config.ln_eps_inside_sqrt)
+        self.ffn = FeedForward(config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        if self.style == "pre_norm":
+            x = x + self.drop(self.attn(self.ln1(x)))
+            return x + self.drop(self.ffn(self.ln2(x)))
+        if self.style == "seed":
+            h = x + self.drop(self.attn(self.ln1(x)))
+            return h + self.drop(self.ffn(h))
+        n = self.ln1(x)  # seed_normed_residual: the stream carries LN(x)
+        h = n + self.drop(self.attn(n))
+        return h + self.drop(self.ffn(h))
+
+
+class MicroGPT(nn.Module):
+    """microgpt's model in PyTorch: token ids (batch, seq) -> logits (batch, seq, vocab_size)."""
+
+    def __init__(self, config: MicroGPTConfig, seed: int = 0):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Parameter(torch.empty(config.vocab_size, config.d_model))
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(MicroGPTBlock(config) for _ in range(config.n_layer))
+        if config.final_norm:
+            self.ln_f = LayerNorm(config.d_model, config.ln_eps, config.ln_eps_inside_sqrt)
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """N(0, init_std) matrices from a generator seeded by ``seed``; zero biases, unit scales.
+        With ``shared_block_init`` every block starts as a copy of the first, as in the seed."""
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if p.ndim == 2:
+                    p.copy_(torch.randn(p.shape, generator=generator) * self.config.init_std)
+                elif name.endswith("scale"):
+                    p.fill_(1.0)
+                else:
+                    p.zero_()
+            if self.config.shared_block_init:
+                for block in self.blocks[1:]:
+                    block.load_state_dict(self.blocks[0].state_dict())
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, ids: torch.Tensor, validate: bool = True) -> torch.Tensor:
+        from .model import check_token_ids
+
+        batch, seq = ids.shape
+        if seq > self.config.context:
+            raise ValueError(
+                f"the sequence has {seq} tokens but this model's context is {self.config.context}: "
+                f"crop the input to its last {self.config.context} tokens"
+            )
+        if validate:
+            check_token_ids(ids, self.config.vocab_size)
+        d = self.config.d_model
+        x = self.drop(self.embed[ids] * math.sqrt(d) + sinusoidal_positions(seq, d).to(ids.device))
+        for block in self.blocks:
+            x = block(x)
+        if self.config.final_norm:
+            x = self.ln_f(x)
+        return x @ self.embed.T
+
+
+def microgpt_tensors(model: MicroGPT) -> dict:
+    """The model's weights as microgpt stores them: float32 numpy arrays under microgpt's names."""
+    return {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
+
+
+def load_microgpt_tensors(model: MicroGPT, tensors: dict, source: str = "the checkpoint") -> None:
+    """Copy microgpt-named tensors into ``model``; a missing, extra or misshapen tensor raises."""
+    params = dict(model.named_parameters())
+    check_shapes({n: tuple(p.shape) for n, p in params.items()}, {n: np.shape(t) for n, t in tensors.items()}, source)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(torch.from_numpy(np.asarray(tensors[name], dtype=np.float32)))

@@ -1,0 +1,367 @@
+"""Training a babygpt model: AdamW, warmup + cosine, clipping, accumulation, mixed precision, DDP.
+
+Follows nanoGPT's ``train.py`` in what it does (AdamW with weight decay on matrices only, linear
+warmup then cosine decay, gradient clipping, gradient accumulation, bf16/fp16 autocast,
+DistributedDataParallel under ``torchrun``) and differs in how it keeps state, so that a run can
+be stopped and resumed exactly:
+
+* the batch of step ``s`` is drawn from a generator seeded by ``(seed, s)``, and dropout at step
+  ``s`` from a torch seed derived from ``(seed, s, micro-step, rank)``: no random state has to be
+  saved, and a resumed run sees exactly the batches an uninterrupted one would;
+* the learning rate is a function of the step, not a scheduler object;
+* checkpoints (weights, AdamW moments, the GradScaler, the step and the loss history) are
+  written atomically by ``lmbase.checkpoint``.
+
+Under DDP each of the ``world`` processes takes its slice of the same global batch, so 2
+processes compute what 1 process computes with the same ``batch_size`` (tested on CPU with gloo).
+
+Command line: ``python -m babygpt.train --config tiny --corpus tinyshakespeare --steps 200``
+(``torchrun --nproc_per_node=N -m babygpt.train ...`` for N processes).
+"""
+
+import argparse
+import contextlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from lmbase.batches import train_val_split
+from lmbase.char_tokenizer import CharTokenizer
+from lmbase.checkpoint import load_checkpoint
+from lmbase.corpora import load_text
+
+from .checkpoint import build_model, load_tensors_into, save_model
+from .model import GPT, GPTConfig, check_token_ids, cross_entropy
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. ``batch_size`` is the global batch: sequences per optimizer step, summed over
+    gradient-accumulation micro-steps and DDP processes."""
+
+    steps: int = 5000
+    batch_size: int = 64
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    precision: str = "fp32"
+    compile: bool = False
+    eval_every: int = 250
+    eval_batches: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is not one of {PRECISIONS}")
+        if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("steps, batch_size and grad_accum must all be at least 1")
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warmup from 0 to ``lr`` over ``warmup_steps``, then cosine decay to ``min_lr`` at ``steps``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.min_lr + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (config.lr - config.min_lr)
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool = False) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices (embeddings, linear weights) and none on biases and gains."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused or None)
+
+
+def global_batch(ids: np.ndarray, step: int, batch_size: int, context: int, seed: int):
+    """The batch of step ``step``: ``(x, y)`` int64 arrays (batch_size, context), y = x shifted by one.
+
+    Drawn from a generator seeded by ``(seed, step)``, so any step's batch can be recomputed.
+    """
+    rng = np.random.default_rng([seed, step])
+    starts = rng.integers(0, len(ids) - context, size=batch_size)
+    offsets = starts[:, None] + np.arange(context)
+    return ids[offsets], ids[offsets + 1]
+
+
+def dropout_seed(seed: int, step: int, micro_step: int, rank: int) -> int:
+    """The torch seed for dropout in one micro-step of one process: a function of where it is."""
+    return int(np.random.SeedSequence([seed, step, micro_step, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 on a GPU that has it, fp16 (with loss scaling) on one that does not, fp32 on CPU."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+class Trainer:
+    """Trains ``model`` on token arrays ``train_ids`` and ``val_ids`` (1-D int64 numpy arrays).
+
+    ``history`` holds one dict per evaluation: step, train_loss, val_loss, lr; ``losses`` the
+    training loss of every step (the mean over the global batch).
+    """
+
+    def __init__(self, model, train_ids, val_ids, config: TrainConfig, device=None, progress: bool = True):
+        self.config = config
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.context = model.config.context
+        for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+            if len(ids) <= self.context:
+                raise ValueError(f"{name} has {len(ids)} tokens, too few for the context {self.context}")
+            check_token_ids(torch.as_tensor(ids), model.config.vocab_size)
+        self.train_ids, self.val_ids = np.asarray(train_ids), np.asarray(val_ids)
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        if config.batch_size % (self.world * config.grad_accum):
+            raise ValueError(
+                f"batch_size={config.batch_size} must divide evenly among {self.world} processes x "
+                f"{config.grad_accum} accumulation steps: use a multiple of {self.world * config.grad_accum}"
+            )
+        self.micro_batch = config.batch_size // (self.world * config.grad_accum)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.model = model.to(self.device)
+        self.optimizer = make_optimizer(self.model, config, fused=self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        wrapped = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        self.forward = torch.compile(wrapped) if config.compile else wrapped
+        self.ddp = wrapped if self.world > 1 else None
+        self.step = 0
+        self.losses: list[float] = []
+        self.history: list[dict] = []
+        self.progress = progress and self.rank == 0
+        self.extra_config: dict = {}
+
+    def autocast(self):
+        """The autocast context of this run's precision (nothing in fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step on the global batch of ``self.step``; returns its mean loss (a tensor)."""
+        config = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, config)
+        x, y = global_batch(self.train_ids, self.step, config.batch_size, self.context, config.seed)
+        x, y = (torch.from_numpy(a).to(self.device, non_blocking=True) for a in (x, y))
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        for micro in range(config.grad_accum):
+            # Rows of the global batch for this process and micro-step: the same split on every run.
+            start = (micro * self.world + self.rank) * self.micro_batch
+            rows = slice(start, start + self.micro_batch)
+            torch.manual_seed(dropout_seed(config.seed, self.step, micro, self.rank))
+            last = micro == config.grad_accum - 1
+            sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
+            with sync:
+                with self.autocast():
+                    loss = cross_entropy(self.forward(x[rows], validate=False), y[rows]) / config.grad_accum
+                self.scaler.scale(loss).backward()
+            total += loss.detach()
+        if config.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.world > 1:
+            dist.all_reduce(total)
+            total /= self.world
+        self.step += 1
+        return total
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "val") -> float:
+        """Mean loss over ``eval_batches`` fixed batches of ``split`` (the same windows every time)."""
+        ids = self.val_ids if split == "val" else self.train_ids
+        self.model.eval()
+        losses = []
+        for i in range(self.config.eval_batches):
+            x, y = global_batch(ids, 10**9 + i, self.micro_batch, self.context, self.config.seed)
+            with self.autocast():
+                logits = self.model(torch.from_numpy(x).to(self.device), validate=False)
+            losses.append(cross_entropy(logits, torch.from_numpy(y).to(self.device)).item())
+        return float(np.mean(losses))
+
+    def record_evaluation(self) -> dict:
+        row = {
+            "step": self.step,
+            "train_loss": self.evaluate("train"),
+            "val_loss": self.evaluate("val"),
+            "lr": learning_rate(max(self.step - 1, 0), self.config),
+        }
+        self.history.append(row)
+        return row
+
+    def train(self, until: int | None = None, checkpoint_dir=None, checkpoint_every: int = 0) -> list[dict]:
+        """Train from ``self.step`` up to step ``until`` (default: ``config.steps``), evaluating every
+        ``eval_every`` steps and at the end, checkpointing every ``checkpoint_every`` steps and at
+        the end when ``checkpoint_dir`` is given. Returns ``history``."""
+        until = self.config.steps if until is None else min(until, self.config.steps)
+        pending = []
+        bar = tqdm(range(self.step, until), desc="training", disable=not self.progress, initial=self.step,
+                   total=until)
+        for _ in bar:
+            pending.append(self.train_step())
+            at_eval = self.step % self.config.eval_every == 0 or self.step == until
+            if at_eval:
+                self.losses += torch.stack(pending).tolist()
+                pending = []
+                row = self.record_evaluation()
+                bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{row['val_loss']:.3f}")
+            if checkpoint_dir is not None and (
+                self.step == until or (checkpoint_every and self.step % checkpoint_every == 0)
+            ):
+                if pending:
+                    self.losses += torch.stack(pending).tolist()
+                    pending = []
+                self.save(checkpoint_dir)
+        return self.history
+
+    def save(self, folder) -> None:
+        """Write the model and all training state to ``folder`` atomically (process 0 writes)."""
+        if self.rank == 0:
+            state = self.optimizer.state_dict()
+            tensors = {}
+            for index, values in state["state"].items():
+                for key, value in values.items():
+                    tensors[f"{index}.{key}"] = value.detach().cpu().float().numpy().reshape(value.shape)
+            meta = {
+                "step": self.step,
+                "losses": self.losses,
+                "history": self.history,
+                "scaler": {k: v for k, v in self.scaler.state_dict().items()},
+            }
+            save_model(folder, self.model, extra_config={"train": asdict(self.config), **self.extra_config},
+                       extra_parts={"optimizer": (tensors, meta)})
+        if self.world > 1:
+            dist.barrier()
+
+    @classmethod
+    def resume(cls, folder, train_ids, val_ids, device=None, progress: bool = True, **overrides) -> "Trainer":
+        """A Trainer in exactly the state ``save`` wrote: weights, AdamW moments, step, history."""
+        tensors, config, extra = load_checkpoint(folder, parts=("optimizer",))
+        model = build_model(config)
+        load_tensors_into(model, tensors, str(folder))
+        trainer = cls(model, train_ids, val_ids, TrainConfig(**{**config["train"], **overrides}), device, progress)
+        trainer.extra_config = {k: v for k, v in config.items() if k in ("tokenizer", "corpus")}
+        opt_tensors, meta = extra["optimizer"]
+        state = trainer.optimizer.state_dict()
+        for index in range(sum(len(g["params"]) for g in state["param_groups"])):
+            keys = [k.split(".", 1)[1] for k in opt_tensors if k.split(".", 1)[0] == str(index)]
+            if keys:
+                state["state"][index] = {
+                    key: torch.from_numpy(opt_tensors[f"{index}.{key}"]).to(trainer.device) for key in keys
+                }
+                if "step" in state["state"][index]:
+                    state["state"][index]["step"] = state["state"][index]["step"].cpu()
+        trainer.optimizer.load_state_dict(state)
+        if meta["scaler"]:
+            trainer.scaler.load_state_dict(meta["scaler"])
+        trainer.step, trainer.losses, trainer.history = meta["step"], meta["losses"], meta["history"]
+        return trainer
+
+
+def corpus_ids(corpus: str) -> tuple[CharTokenizer, np.ndarray, np.ndarray]:
+    """A character tokenizer of the corpus and its train/validation token ids (90/10 split)."""
+    text = load_text(corpus)
+    tokenizer = CharTokenizer.from_text(text)
+    train_ids, val_ids = train_val_split(tokenizer.encode(text), 0.1)
+    return tokenizer, train_ids, val_ids
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Train a named BabyGPT configuration on a named corpus, then sample.")
+    parser.add_argument("--config", default="tiny", help="a name from babygpt.model.NAMED_CONFIGS")
+    parser.add_argument("--corpus", default="tinyshakespeare", help="a name from lmbase.corpora.CORPORA")
+    parser.add_argument("--out", default="checkpoints/babygpt", help="checkpoint folder")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--min-lr", type=float, default=1e-4)
+    parser.add_argument("--warmup-steps", type=int, default=100)
+    parser.add_argument("--dropout", type=float, default=None, help="override the configuration's dropout")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU)")
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-batches", type=int, default=20)
+    parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-tokens", type=int, default=300)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = args.device
+    if distributed:
+        local_rank = int(os.environ["LOCAL_RANK"])
+        use_cuda = torch.cuda.is_available() and device != "cpu"
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+            device = f"cuda:{local_rank}"
+    tokenizer, train_ids, val_ids = corpus_ids(args.corpus)
+    if args.resume:
+        trainer = Trainer.resume(args.out, train_ids, val_ids, device=device)
+        saved_chars = trainer.extra_config.get("tokenizer", {}).get("chars")
+        if saved_chars is not None and saved_chars != "".join(tokenizer.chars):
+            raise ValueError(
+                f"the checkpoint in {args.out} was trained with another vocabulary than corpus {args.corpus!r}: "
+                f"resume with the corpus it was trained on"
+            )
+    else:
+        overrides = {"vocab_size": tokenizer.vocab_size}
+        if args.dropout is not None:
+            overrides["dropout"] = args.dropout
+        model = GPT(GPTConfig.named(args.config, **overrides), seed=args.seed)
+        config = TrainConfig(
+            steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, min_lr=args.min_lr,
+            warmup_steps=args.warmup_steps, precision=args.precision, compile=args.compile,
+            eval_every=args.eval_every, eval_batches=args.eval_batches, seed=args.seed,
+        )
+        trainer = Trainer(model, train_ids, val_ids, config, device=device)
+        trainer.extra_config = {"corpus": args.corpus, "tokenizer": {"type": "char", "chars": "".join(tokenizer.chars)}}
+    if trainer.rank == 0:
+        print(f"{args.config}: {trainer.model.num_parameters():,} parameters, {trainer.world} process(es), "
+              f"{trainer.precision}, device {trainer.device}")
+    started = time.perf_counter()
+    trainer.train(until=args.stop_at, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every)
+    if trainer.rank == 0:
+        for row in trainer.history:
+            print(f"step {row['step']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}")
+        print(f"trained to step {trainer.step} in {time.perf_counter() - started:.1f} s; checkpoint in {args.out}")
+        if args.sample_tokens:
+            prompt = torch.tensor([tokenizer.encode("\n")], device=trainer.device)
+            generator = torch.Generator(device=trainer.device).manual_seed(args.seed)
+            out = trainer.model.generate(prompt, args.sample_tokens, temperature=1.0, top_k=None, generator=generator)
+            print(tokenizer.decode(out[0].tolist()))
+    if distributed:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""babygpt.checkpoint: GPT weights through lmbase's safetensors + JSON format and back."""
+
+import json
+
+import pytest
+import torch
+
+from babygpt.checkpoint import load_model, save_model
+from babygpt.model import GPT, GPTConfig
+from lmbase.checkpoint import CheckpointError, save_checkpoint
+
+
+def test_gpt_round_trip_gives_identical_logits_and_keeps_the_tied_head(tmp_path):
+    model = GPT(GPTConfig.named("tiny"), seed=7)
+    save_model(tmp_path / "ckpt", model, extra_config={"corpus": "tinyshakespeare"})
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["model_type"] == "babygpt" and config["n_layer"] == 2 and config["corpus"] == "tinyshakespeare"
+    loaded, _ = load_model(tmp_path / "ckpt", expect=model.config)
+    assert loaded.head.weight is loaded.tok_emb.weight
+    ids = torch.randint(0, 65, (2, 64), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded(ids), model(ids))
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    save_model(tmp_path / "ckpt", GPT(GPTConfig.named("tiny")))
+    with pytest.raises(CheckpointError, match="n_layer=2, this one expects n_layer=3"):
+        load_model(tmp_path / "ckpt", expect=GPTConfig.named("tiny", n_layer=3))
+    # A config.json that lies about the tensors is caught by their shapes.
+    tensors = {n: p.detach().numpy() for n, p in GPT(GPTConfig.named("tiny", d_model=32)).named_parameters()}
+    save_checkpoint(tmp_path / "bad", tensors, {"model_type": "babygpt", **GPTConfig.named("tiny").to_dict()})
+    with pytest.raises(CheckpointError, match="tensor 'tok_emb.weight' has shape"):
+        load_model(tmp_path / "bad")
