@@ -34,7 +34,6 @@ from torch import nn
 from .model import check_token_ids
 
 
-
 def swiglu_hidden_dim(d_model: int, multiple_of: int = 256, ffn_dim_multiplier: float | None = None) -> int:
     """Meta's SwiGLU hidden size: ``2/3 · 4 d`` (times the multiplier), rounded up to ``multiple_of``.
 

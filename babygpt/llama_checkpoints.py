@@ -348,7 +348,8 @@ def load_hf(folder) -> Llama:
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise CheckpointError(f"no config.json in {folder}: pass the folder save_pretrained wrote")
-    config = config_from_hf(json.loads((folder / "config.json").read_text(encoding="utf-8")), str(folder / "config.json"))
+    config_file = folder / "config.json"
+    config = config_from_hf(json.loads(config_file.read_text(encoding="utf-8")), str(config_file))
     index = folder / "model.safetensors.index.json"
     if index.exists():
         shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))

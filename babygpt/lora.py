@@ -49,7 +49,8 @@ class LoRALinear(nn.Module):
         # nn.Linear's (and peft's) default: Kaiming-uniform with a = √5, i.e. U(-1/√in, 1/√in).
         bound = 1.0 / math.sqrt(base.in_features)
         with torch.no_grad():
-            self.lora_A.copy_(torch.rand(self.lora_A.shape, generator=generator, dtype=torch.float32) * 2 * bound - bound)
+            uniform = torch.rand(self.lora_A.shape, generator=generator, dtype=torch.float32)
+            self.lora_A.copy_(uniform * 2 * bound - bound)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
 
@@ -108,7 +109,9 @@ def apply_lora(model: nn.Module, targets, rank: int = 8, alpha: float | None = N
         if isinstance(module, LoRALinear):
             raise ValueError(f"{name} already has a LoRA adapter: apply_lora once per model")
         if not isinstance(module, nn.Linear):
-            raise ValueError(f"targets={targets!r} matches {name}, a {type(module).__name__}: LoRA wraps nn.Linear only")
+            raise ValueError(
+                f"targets={targets!r} matches {name}, a {type(module).__name__}: LoRA wraps nn.Linear only"
+            )
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, LoRALinear(module, rank, alpha, dropout, generator))
     for name, p in model.named_parameters():
@@ -193,9 +196,10 @@ def load_adapter(folder, model: nn.Module, dropout: float = 0.0) -> list[str]:
     if mine != theirs:
         differ = [k for k in set(mine["config"] or {}) | set(theirs["config"] or {})
                   if (mine["config"] or {}).get(k) != (theirs["config"] or {}).get(k)]
+        where = f" in {', '.join(sorted(differ))}" if differ else ""
         raise CheckpointError(
             f"the adapter in {folder} was trained on a {theirs['class']} that differs from this "
-            f"{mine['class']}{' in ' + ', '.join(sorted(differ)) if differ else ''}: load it into the model it was trained on"
+            f"{mine['class']}{where}: load it into the model it was trained on"
         )
     existing = lora_layers(model)
     for name, spec in config["layers"].items():

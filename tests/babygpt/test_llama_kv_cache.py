@@ -24,7 +24,8 @@ def test_kv_flops_per_token_equal_counted_operations(n_kv_head):
     caches = model.new_kv_caches(1)
     with torch.no_grad():
         model(torch.zeros(1, 10, dtype=torch.long), caches=caches)
-        counted = kv_projection_flops(model, lambda: model(torch.zeros(1, 1, dtype=torch.long), start=10, caches=caches))
+        one_token = torch.zeros(1, 1, dtype=torch.long)
+        counted = kv_projection_flops(model, lambda: model(one_token, start=10, caches=caches))
     kv_dim = n_kv_head * config.head_dim
     assert counted == kv_flops_per_token(config.n_layer, config.d_model, kv_dim)
     if n_kv_head == config.n_head:  # the seed's formula, 2·2·n_layers·d_model², holds without GQA
@@ -44,7 +45,8 @@ def test_kv_cache_bytes_equal_the_cache_tensors():
     config = LlamaConfig.named("tiny")
     caches = Llama(config).new_kv_caches(batch=3)
     held = sum(cache.nbytes() for cache in caches)
-    assert held == kv_cache_bytes(config.n_layer, config.n_kv_head * config.head_dim, config.context, 3, bytes_per_value=4)
+    kv_dim = config.n_kv_head * config.head_dim
+    assert held == kv_cache_bytes(config.n_layer, kv_dim, config.context, 3, bytes_per_value=4)
 
 
 def test_llama2_70b_cache_per_token():

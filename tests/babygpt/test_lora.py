@@ -149,8 +149,10 @@ def test_equals_peft_lora_on_the_same_layers_and_weights(targets, rank, alpha):
     ours = tiny_llama(seed=4)
     apply_lora(ours, targets, rank=rank, alpha=alpha)
     randomise_adapters(ours)
-    reference = peft.get_peft_model(tiny_llama(seed=4), peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets))
-    wrapped_by_peft = {n.removeprefix("base_model.model.") for n, m in reference.named_modules() if hasattr(m, "lora_A")}
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets)
+    reference = peft.get_peft_model(tiny_llama(seed=4), config)
+    wrapped_by_peft = {n.removeprefix("base_model.model.") for n, m in reference.named_modules()
+                       if hasattr(m, "lora_A")}
     assert wrapped_by_peft == set(lora_layers(ours))
     assert count_trainable(ours) == sum(p.numel() for p in reference.parameters() if p.requires_grad)
     copy_adapters_into_peft(ours, reference)
