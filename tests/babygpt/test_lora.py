@@ -204,3 +204,23 @@ def test_dropout_acts_on_the_adapter_input_only():
     layer.eval()
     expected = base(x) + 2.0 * (x @ layer.lora_A.T @ layer.lora_B.T)
     torch.testing.assert_close(layer(x), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_equals_peft_on_babygpt_gpt_with_a_tied_head():
+    import peft
+
+    from babygpt.model import GPT, GPTConfig
+
+    config = GPTConfig(vocab_size=65, context=32, n_layer=2, n_head=4, d_model=32)
+    targets = ["attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"]
+    ours = GPT(config, seed=5).eval()
+    apply_lora(ours, targets, rank=3, alpha=6)
+    randomise_adapters(ours)
+    reference = peft.get_peft_model(GPT(config, seed=5), peft.LoraConfig(r=3, lora_alpha=6, target_modules=targets))
+    copy_adapters_into_peft(ours, reference)
+    reference.eval()
+    x = torch.randint(0, 65, (2, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x), atol=1e-6, rtol=1e-6)
+    assert ours.head.weight is ours.tok_emb.weight and not ours.head.weight.requires_grad
+    assert count_trainable(ours) == 2 * 3 * (32 * 4 + 32 * 2 + 32 * 5 + 32 * 5)
