@@ -79,18 +79,18 @@ def check_claim(claim_id: str, measured: float, path: Path = CLAIMS_FILE) -> Cla
 
 
 def claims_table(claims: list[Claim]) -> str:
-    """A Markdown table of the claims: seed, claim, published, measured, verdict, chapter."""
+    """A Markdown table of the claims: the claim, its published number, what was measured, the verdict."""
     def cell(text: str) -> str:
         return " ".join(str(text).split()).replace("|", "\\|")
 
     lines = [
-        "| seed | claim | published | the course measured | verdict | where |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| the seed's claim | published | the course measured | verdict |",
+        "| --- | --- | --- | --- |",
     ]
     for c in claims:
-        where = f"[{c.chapter}]({c.chapter}.md)" if c.chapter else ""
+        where = f" ([{c.chapter}]({c.chapter}.md))" if c.chapter else ""
         lines.append(
-            f"| {c.seed} | {cell(c.claim)} | {cell(c.published)} | {cell(c.measured)} "
-            f"| **{c.verdict}** | {where} |"
+            f"| **{c.seed}**: {cell(c.claim)} | {cell(c.published)} | {cell(c.measured)} "
+            f"| **{c.verdict}**{where} |"
         )
     return "\n".join(lines)
