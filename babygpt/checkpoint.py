@@ -1,11 +1,12 @@
 """babygpt models to and from the course's one checkpoint format (``lmbase.checkpoint``).
 
 A checkpoint is a folder with ``config.json`` and ``model.safetensors``. ``config.json`` is
-self-describing: ``{"model_type": "babygpt" | "microgpt", "format_version": 1, ...the fields of
-the model's configuration...}`` plus whatever else the writer adds (the trainer adds ``train``,
-its settings, and ``tokenizer``). A :class:`~babygpt.model.GPT` is stored under its PyTorch
-parameter names; a :class:`~babygpt.microgpt_arch.MicroGPT` exactly as microgpt (JAX) writes its
-own, names, layouts and config.json alike, so that each package reads the other's checkpoints.
+self-describing: ``{"model_type": "babygpt" | "babygpt-llama" | "microgpt", "format_version": 1,
+...the fields of the model's configuration...}`` plus whatever else the writer adds (the trainer
+adds ``train``, its settings, and ``tokenizer``). A :class:`~babygpt.model.GPT` or a
+:class:`~babygpt.llama.Llama` is stored under its PyTorch parameter names; a
+:class:`~babygpt.microgpt_arch.MicroGPT` exactly as microgpt (JAX) writes its own, names, layouts
+and config.json alike, so that each package reads the other's checkpoints.
 """
 
 from dataclasses import fields
@@ -15,37 +16,53 @@ import torch
 
 from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
 
+from .llama import Llama, LlamaConfig
 from .microgpt_arch import MicroGPT, MicroGPTConfig, load_microgpt_tensors, microgpt_tensors
 from .model import GPT, GPTConfig
 
 MODEL_TYPE = "babygpt"
 FORMAT_VERSION = 1
+# The models stored under their own PyTorch parameter names: model_type -> (model, config) class.
+NATIVE_MODELS = {MODEL_TYPE: (GPT, GPTConfig), "babygpt-llama": (Llama, LlamaConfig)}
 
 
 def model_tensors(model) -> tuple[dict, dict]:
     """``(tensors, config_json)`` of a model: float32 numpy arrays by name, and its config.json."""
     if isinstance(model, MicroGPT):
         return microgpt_tensors(model), model.config.to_json()
-    if isinstance(model, GPT):
-        tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
-        return tensors, {"model_type": MODEL_TYPE, "format_version": FORMAT_VERSION, **model.config.to_dict()}
-    raise TypeError(f"cannot checkpoint a {type(model).__name__}: babygpt saves GPT and MicroGPT models")
+    for model_type, (model_class, _) in NATIVE_MODELS.items():
+        if isinstance(model, model_class):
+            tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
+            return tensors, {"model_type": model_type, "format_version": FORMAT_VERSION, **model.config.to_dict()}
+    raise TypeError(f"cannot checkpoint a {type(model).__name__}: babygpt saves GPT, Llama and MicroGPT models")
 
 
 def model_config(config_json: dict):
-    """The GPTConfig or MicroGPTConfig a checkpoint's config.json describes."""
+    """The GPTConfig, LlamaConfig or MicroGPTConfig a checkpoint's config.json describes."""
     model_type = config_json.get("model_type")
-    if model_type == MODEL_TYPE:
-        return GPTConfig(**{f.name: config_json[f.name] for f in fields(GPTConfig) if f.name in config_json})
+    if model_type in NATIVE_MODELS:
+        config_class = NATIVE_MODELS[model_type][1]
+        return config_class(**{f.name: config_json[f.name] for f in fields(config_class) if f.name in config_json})
     if model_type == "microgpt":
         return MicroGPTConfig.from_json(config_json)
-    raise CheckpointError(f"config.json has model_type {model_type!r}; babygpt reads 'babygpt' and 'microgpt'")
+    raise CheckpointError(
+        f"config.json has model_type {model_type!r}; babygpt reads {sorted(NATIVE_MODELS) + ['microgpt']}"
+    )
+
+
+def model_for(config):
+    """A freshly initialised model of this configuration (GPTConfig, LlamaConfig or MicroGPTConfig)."""
+    if isinstance(config, MicroGPTConfig):
+        return MicroGPT(config)
+    for model_class, config_class in NATIVE_MODELS.values():
+        if isinstance(config, config_class):
+            return model_class(config)
+    raise TypeError(f"no babygpt model is configured by a {type(config).__name__}")
 
 
 def build_model(config_json: dict):
     """The (randomly initialised) model a checkpoint's config.json describes."""
-    config = model_config(config_json)
-    return MicroGPT(config) if isinstance(config, MicroGPTConfig) else GPT(config)
+    return model_for(model_config(config_json))
 
 
 def load_tensors_into(model, tensors: dict, source: str = "the checkpoint") -> None:
@@ -83,6 +100,6 @@ def load_model(folder, expect=None):
                     f"{folder} holds a model with {f.name}={getattr(config, f.name)!r}, this one expects "
                     f"{f.name}={getattr(expect, f.name)!r}: build the model from the checkpoint's config.json"
                 )
-    model = MicroGPT(config) if isinstance(config, MicroGPTConfig) else GPT(config)
+    model = model_for(config)
     load_tensors_into(model, tensors, str(folder))
     return model, config_json

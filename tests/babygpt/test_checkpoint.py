@@ -30,3 +30,16 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
     save_checkpoint(tmp_path / "bad", tensors, {"model_type": "babygpt", **GPTConfig.named("tiny").to_dict()})
     with pytest.raises(CheckpointError, match="tensor 'tok_emb.weight' has shape"):
         load_model(tmp_path / "bad")
+
+
+def test_llama_round_trip_gives_identical_logits(tmp_path):
+    from babygpt.llama import Llama, LlamaConfig
+
+    model = Llama(LlamaConfig.named("tiny"), seed=3)
+    save_model(tmp_path / "ckpt", model)
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["model_type"] == "babygpt-llama"
+    loaded, _ = load_model(tmp_path / "ckpt", expect=model.config)
+    ids = torch.randint(0, 65, (2, 16), generator=torch.Generator().manual_seed(0))
+    assert isinstance(loaded, Llama) and torch.equal(loaded(ids), model(ids))
+    with pytest.raises(CheckpointError, match="holds a babygpt-llama model, not a GPTConfig"):
+        load_model(tmp_path / "ckpt", expect=GPTConfig.named("tiny"))

@@ -114,3 +114,19 @@ def test_bad_settings_raise_clear_errors(data):
         train_config(precision="fp8")
     with pytest.raises(ValueError, match="token id 70"):
         Trainer(GPT(CONFIG), np.full(100, 70), data[1], train_config(), device="cpu")
+
+
+def test_a_llama_model_trains_checkpoints_and_resumes_exactly(data, tmp_path):
+    from babygpt.llama import Llama, LlamaConfig
+
+    config = LlamaConfig.named("tiny", context=32)
+    straight = Trainer(Llama(config), *data, train_config(), device="cpu", progress=False)
+    straight.train()
+    first = Trainer(Llama(config), *data, train_config(), device="cpu", progress=False)
+    first.train(until=3, checkpoint_dir=tmp_path / "ckpt")
+    resumed = Trainer.resume(tmp_path / "ckpt", *data, device="cpu", progress=False)
+    assert isinstance(resumed.model, Llama) and resumed.step == 3
+    resumed.train()
+    assert resumed.losses == straight.losses
+    for (name, a), b in zip(straight.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b), name
