@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
+from lmbase.microgpt_config import config_from_json, config_to_json
 
 from .llama import Llama, LlamaConfig
 from .microgpt_arch import MicroGPT, MicroGPTConfig, load_microgpt_tensors, microgpt_tensors
@@ -29,7 +30,7 @@ NATIVE_MODELS = {MODEL_TYPE: (GPT, GPTConfig), "babygpt-llama": (Llama, LlamaCon
 def model_tensors(model) -> tuple[dict, dict]:
     """``(tensors, config_json)`` of a model: float32 numpy arrays by name, and its config.json."""
     if isinstance(model, MicroGPT):
-        return microgpt_tensors(model), model.config.to_json()
+        return microgpt_tensors(model), config_to_json(model.config)
     for model_type, (model_class, _) in NATIVE_MODELS.items():
         if isinstance(model, model_class):
             tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
@@ -44,7 +45,7 @@ def model_config(config_json: dict):
         config_class = NATIVE_MODELS[model_type][1]
         return config_class(**{f.name: config_json[f.name] for f in fields(config_class) if f.name in config_json})
     if model_type == "microgpt":
-        return MicroGPTConfig.from_json(config_json)
+        return config_from_json(config_json)
     raise CheckpointError(
         f"config.json has model_type {model_type!r}; babygpt reads {sorted(NATIVE_MODELS) + ['microgpt']}"
     )

@@ -8,8 +8,8 @@ in odd, angle ``p / 10000^(2i/d)``); the logits are ``x @ Eᵀ`` with the same e
 final norm. Attention: four bias-free d×d matrices used as ``x @ W``, heads as contiguous column
 blocks, scores scaled by 1/√(d/H), causal. FFN: d → 4d → d with biases and tanh-approximated GELU.
 
-``MicroGPTConfig`` has microgpt's ``GPTConfig`` fields, so a config.json written by either
-package builds the same model in the other. Its ``block`` is one of:
+``MicroGPTConfig`` is microgpt's own ``GPTConfig`` (``lmbase.microgpt_config``, framework-free),
+so a config.json written by either package builds the same model in the other. Its ``block`` is one of:
 
 * ``"pre_norm"``, the course's default (GPT-2's): ``x = x + Attn(LN1(x)); x = x + FFN(LN2(x))``,
   with a final LayerNorm (``final_norm``) and the standard ``(x − mean) / √(var + eps)``;
@@ -23,70 +23,14 @@ microgpt's checkpoint names (``embed``, ``blocks.i.attn.w_q``, ``blocks.i.ffn.w_
 """
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmbase.checkpoint import CheckpointError, check_shapes
-
-BLOCK_STYLES = ("pre_norm", "seed", "seed_normed_residual")
-MODEL_TYPE = "microgpt"
-FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class MicroGPTConfig:
-    """microgpt's ``GPTConfig``, field for field. ``context`` bounds the input length."""
-
-    vocab_size: int
-    context: int
-    n_layer: int
-    n_head: int
-    d_model: int
-    block: str = "pre_norm"
-    final_norm: bool = True
-    shared_block_init: bool = False
-    ln_eps_inside_sqrt: bool = True
-    ln_eps: float = 1e-5
-    dropout: float = 0.0
-    init_std: float = 0.02
-
-    def __post_init__(self):
-        if self.block not in BLOCK_STYLES:
-            raise ValueError(f"block={self.block!r} is unknown: use one of {BLOCK_STYLES}")
-        if self.d_model % self.n_head:
-            raise ValueError(
-                f"d_model={self.d_model} is not divisible by n_head={self.n_head}: pick n_head among "
-                f"the divisors of {self.d_model}"
-            )
-        if self.d_model % 2:
-            raise ValueError(f"d_model={self.d_model} must be even: positions pair a sin with a cos column")
-
-    @classmethod
-    def seed(cls, vocab_size: int, d_model: int, n_layer: int, n_head: int = 8, context: int = 512, **kw):
-        """The seed's ``micro_gpt_4`` architecture, as it computed it."""
-        settings = dict(block="seed", final_norm=False, shared_block_init=True, ln_eps_inside_sqrt=False)
-        return cls(vocab_size=vocab_size, context=context, n_layer=n_layer, n_head=n_head, d_model=d_model,
-                   **{**settings, **kw})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_json(self) -> dict:
-        """config.json as microgpt writes it."""
-        return {"model_type": MODEL_TYPE, "format_version": FORMAT_VERSION, **asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "MicroGPTConfig":
-        if data.get("model_type") != MODEL_TYPE:
-            raise CheckpointError(f"config.json has model_type {data.get('model_type')!r}, not {MODEL_TYPE!r}")
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-    def with_(self, **overrides) -> "MicroGPTConfig":
-        return replace(self, **overrides)
+from lmbase.checkpoint import check_shapes
+from lmbase.microgpt_config import BLOCK_STYLES, GPTConfig as MicroGPTConfig  # noqa: F401 (re-exported)
 
 
 def sinusoidal_positions(seq: int, d_model: int) -> torch.Tensor:

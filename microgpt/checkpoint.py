@@ -16,7 +16,7 @@ state (``optimizer.safetensors``, named by its pytree path) and ``optimizer.json
 the batch sampler's random state, the run's configuration), so training resumes exactly.
 """
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 
 import jax
 import jax.numpy as jnp
@@ -24,10 +24,10 @@ import numpy as np
 
 from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
 
-from .model import GPTConfig, init_params
+from lmbase.microgpt_config import GPTConfig, config_from_json, config_to_json  # noqa: F401 (re-exported)
 
-MODEL_TYPE = "microgpt"
-FORMAT_VERSION = 1
+from .model import init_params
+
 
 
 def flatten_params(params: dict, prefix: str = "") -> dict:
@@ -69,22 +69,6 @@ def flatten_params_shapes(tree, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{name}"] = value
     return out
-
-
-def config_to_json(config: GPTConfig, tokenizer_chars: str | None = None) -> dict:
-    data = {"model_type": MODEL_TYPE, "format_version": FORMAT_VERSION, **asdict(config)}
-    if tokenizer_chars is not None:
-        data["tokenizer"] = {"type": "char", "chars": tokenizer_chars}
-    return data
-
-
-def config_from_json(data: dict) -> GPTConfig:
-    if data.get("model_type") != MODEL_TYPE:
-        raise CheckpointError(
-            f"config.json has model_type {data.get('model_type')!r}, not {MODEL_TYPE!r}: this is "
-            f"not a microgpt checkpoint"
-        )
-    return GPTConfig(**{f.name: data[f.name] for f in fields(GPTConfig) if f.name in data})
 
 
 def save(folder, params: dict, config: GPTConfig, *, tokenizer_chars: str | None = None,

@@ -32,84 +32,16 @@ Matrices are stored ``(in, out)``: PyTorch's ``nn.Linear.weight`` is their trans
 """
 
 import math
-from dataclasses import dataclass, replace
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lmbase.microgpt_config import GPTConfig, seed_config  # noqa: F401 (re-exported: the config lives in lmbase)
+
 from .attention import attention_with_kv
 from .layers import dropout, feed_forward, layer_norm, sinusoidal_positions, split_key
-
-BLOCK_STYLES = ("pre_norm", "seed", "seed_normed_residual")
-
-
-@dataclass(frozen=True)
-class GPTConfig:
-    """The architecture. ``context`` is the longest sequence the model accepts."""
-
-    vocab_size: int
-    context: int
-    n_layer: int
-    n_head: int
-    d_model: int
-    block: str = "pre_norm"
-    final_norm: bool = True
-    shared_block_init: bool = False  # the seed initialises every block from the same key
-    ln_eps_inside_sqrt: bool = True  # False: the seed's (x - mean) / (std + eps)
-    ln_eps: float = 1e-5
-    dropout: float = 0.0
-    init_std: float = 0.02
-
-    def __post_init__(self):
-        for name in ("vocab_size", "context", "n_layer", "n_head", "d_model"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.d_model % self.n_head:
-            raise ValueError(
-                f"d_model={self.d_model} is not divisible by n_head={self.n_head}: heads split "
-                f"d_model into equal column blocks; pick n_head among the divisors of {self.d_model}"
-            )
-        if self.d_model % 2:
-            raise ValueError(f"d_model={self.d_model} must be even (sin/cos position pairs)")
-        if self.block not in BLOCK_STYLES:
-            raise ValueError(f"block={self.block!r} is unknown: use one of {BLOCK_STYLES}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
-
-    @classmethod
-    def named(cls, name: str, **overrides) -> "GPTConfig":
-        """A published configuration by name (see ``NAMED_CONFIGS``), with fields overridden."""
-        if name not in NAMED_CONFIGS:
-            raise KeyError(f"no configuration {name!r}: the named ones are {sorted(NAMED_CONFIGS)}")
-        return replace(NAMED_CONFIGS[name], **overrides)
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
-
-
-def seed_config(vocab_size: int, d_model: int, n_layer: int, n_head: int = 8, context: int = 512, **kw) -> GPTConfig:
-    """The microGPT seed's architecture (``micro_gpt_4`` style blocks), everything as it computed it."""
-    return GPTConfig(
-        vocab_size=vocab_size, context=context, n_layer=n_layer, n_head=n_head, d_model=d_model,
-        block="seed", final_norm=False, shared_block_init=True, ln_eps_inside_sqrt=False, **kw,
-    )
-
-
-NAMED_CONFIGS = {
-    # The seed's two experiments (its README): micro_gpt_4 at (9000, 512), 8 heads, and at
-    # (8000, 384), 12 heads. The seed never states its context; sinusoidal positions have no
-    # parameters, so the counts (17,205,248 and 10,160,640) do not depend on it.
-    "seed-17m": seed_config(9000, 512, n_layer=4, n_head=8),
-    "seed-10m": seed_config(8000, 384, n_layer=4, n_head=12),
-    # nanoGPT's "baby" Tiny Shakespeare character model: 6 layers, 6 heads, 384 wide, context 256.
-    "shakespeare-char": GPTConfig(vocab_size=65, context=256, n_layer=6, n_head=6, d_model=384, dropout=0.2),
-    "shakespeare-char-seed": seed_config(65, 384, n_layer=6, n_head=6, context=256, dropout=0.2),
-    # small enough for tests and a CPU
-    "tiny": GPTConfig(vocab_size=65, context=64, n_layer=2, n_head=4, d_model=64),
-}
 
 
 # ---- parameters -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from microgpt.model import forward as mg_forward  # noqa: E402
 from microgpt.model import init_params, seed_config  # noqa: E402
 
 from babygpt.checkpoint import load_model, save_model  # noqa: E402
-from babygpt.microgpt_arch import MicroGPT, MicroGPTConfig  # noqa: E402
+from babygpt.microgpt_arch import MicroGPT  # noqa: E402
 
 # Both sides compute in float32 with different summation orders; logits are O(1..10).
 ATOL, RTOL = 1e-4, 1e-4
@@ -53,7 +53,7 @@ def test_microgpt_checkpoint_gives_the_same_logits_in_babygpt(block, tmp_path):
 
 @pytest.mark.parametrize("block", sorted(CONFIGS))
 def test_babygpt_checkpoint_gives_the_same_logits_in_microgpt(block, tmp_path):
-    config = MicroGPTConfig.from_json(mg_checkpoint.config_to_json(CONFIGS[block]))
+    config = CONFIGS[block]
     model = MicroGPT(config, seed=3)
     with torch.no_grad():
         for p in model.parameters():

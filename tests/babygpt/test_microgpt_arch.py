@@ -2,6 +2,7 @@
 seed's math, and through the shared checkpoint format and back."""
 
 import math
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from babygpt.checkpoint import load_model, save_model
 from babygpt.microgpt_arch import BLOCK_STYLES, MicroGPT, MicroGPTConfig, microgpt_tensors
 from lmbase.checkpoint import CheckpointError, load_checkpoint
+from lmbase.microgpt_config import seed_config
 
 
 def numpy_logits(t: dict, ids: np.ndarray, config: MicroGPTConfig) -> np.ndarray:
@@ -76,8 +78,8 @@ def randomised(config: MicroGPTConfig, seed: int = 0) -> MicroGPT:
 SMALL = dict(vocab_size=40, context=16, n_layer=2, n_head=4, d_model=32)
 CONFIGS = {
     "pre_norm": MicroGPTConfig(**SMALL),
-    "seed": MicroGPTConfig.seed(40, 32, n_layer=2, n_head=4, context=16),
-    "seed_normed_residual": MicroGPTConfig.seed(40, 32, n_layer=2, n_head=4, context=16).with_(block="seed_normed_residual"),
+    "seed": seed_config(40, 32, n_layer=2, n_head=4, context=16),
+    "seed_normed_residual": replace(seed_config(40, 32, n_layer=2, n_head=4, context=16), block="seed_normed_residual"),
 }
 
 
@@ -91,11 +93,11 @@ def test_forward_equals_the_float64_numpy_recomputation(block):
 
 
 def test_parameter_counts_are_the_seeds():
-    assert MicroGPT(MicroGPTConfig.seed(9000, 512, n_layer=4)).num_parameters() == 17_205_248
-    assert MicroGPT(MicroGPTConfig.seed(8000, 384, n_layer=4, n_head=12)).num_parameters() == 10_160_640
-    one = MicroGPTConfig.seed(8000, 384, n_layer=1, block="seed_normed_residual")
+    assert MicroGPT(seed_config(9000, 512, n_layer=4)).num_parameters() == 17_205_248
+    assert MicroGPT(seed_config(8000, 384, n_layer=4, n_head=12)).num_parameters() == 10_160_640
+    one = seed_config(8000, 384, n_layer=1, block="seed_normed_residual")
     assert MicroGPT(one).num_parameters() == 4_844_160
-    assert MicroGPT(one.with_(n_layer=2)).num_parameters() == 6_616_320
+    assert MicroGPT(replace(one, n_layer=2)).num_parameters() == 6_616_320
 
 
 def test_the_seed_starts_every_block_identical_and_the_default_does_not():
@@ -110,14 +112,14 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
     model = randomised(config, seed=5)
     save_model(tmp_path / "ckpt", model)
     tensors, saved_config, _ = load_checkpoint(tmp_path / "ckpt")
-    assert saved_config == {"model_type": "microgpt", "format_version": 1, **config.to_dict()}
+    assert saved_config == {"model_type": "microgpt", "format_version": 1, **asdict(config)}
     assert tensors["blocks.1.attn.w_q"].shape == (32, 32) and tensors["blocks.0.ffn.w_in"].shape == (32, 128)
     assert set(tensors) >= {"embed", "ln_f.scale", "ln_f.bias", "blocks.0.ln2.scale", "blocks.1.ffn.b_out"}
     loaded, _ = load_model(tmp_path / "ckpt")
     ids = torch.randint(0, 40, (3, 16), generator=torch.Generator().manual_seed(0))
     assert torch.equal(loaded(ids), model(ids))
     with pytest.raises(CheckpointError, match="n_layer=2, this one expects n_layer=3"):
-        load_model(tmp_path / "ckpt", expect=config.with_(n_layer=3))
+        load_model(tmp_path / "ckpt", expect=replace(config, n_layer=3))
 
 
 def test_causal_and_errors():
