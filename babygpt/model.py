@@ -76,6 +76,11 @@ NAMED_CONFIGS = {
     "nanogpt-baby": GPTConfig(
         vocab_size=65, context=256, n_layer=6, n_head=6, d_model=384, dropout=0.2, bias=False, ln_bias=False
     ),
+    # The course model of Tiny Shakespeare (lmbase.zoo): nanoGPT's baby recipe shrunk to train on
+    # a 2-core CPU in about half an hour (1.81M parameters).
+    "shakespeare-small": GPTConfig(
+        vocab_size=65, context=128, n_layer=4, n_head=4, d_model=192, dropout=0.1, bias=False, ln_bias=False
+    ),
     # A model small enough to train in a minute on a CPU.
     "tiny": GPTConfig(vocab_size=65, context=64, n_layer=2, n_head=4, d_model=64),
 }
