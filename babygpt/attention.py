@@ -13,7 +13,6 @@ Masks are boolean and follow PyTorch's convention: ``True`` where a query may at
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 

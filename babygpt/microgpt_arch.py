@@ -32,6 +32,8 @@ from torch import nn
 from lmbase.checkpoint import check_shapes
 from lmbase.microgpt_config import BLOCK_STYLES, GPTConfig as MicroGPTConfig  # noqa: F401 (re-exported)
 
+from .model import check_token_ids
+
 
 def sinusoidal_positions(seq: int, d_model: int) -> torch.Tensor:
     """pe[p, 2i] = sin(p / 10000^(2i/d)), pe[p, 2i+1] = cos(same angle): shape (seq, d_model)."""
@@ -152,8 +154,6 @@ class MicroGPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, ids: torch.Tensor, validate: bool = True) -> torch.Tensor:
-        from .model import check_token_ids
-
         batch, seq = ids.shape
         if seq > self.config.context:
             raise ValueError(

@@ -47,8 +47,3 @@ def shard_batch(array, mesh: Mesh):
     """Place a host batch ``(batch, ...)`` on the mesh, split along the batch axis."""
     check_batch_divisible(np.shape(array)[0], mesh)
     return jax.device_put(array, batch_sharded(mesh))
-
-
-def replicate(tree, mesh: Mesh):
-    """Place a pytree (parameters, optimizer state) on every device of the mesh."""
-    return jax.device_put(tree, replicated(mesh))

@@ -173,10 +173,14 @@ BLOCKS = {"pre_norm": pre_norm_block, "seed": seed_block, "seed_normed_residual"
 
 
 def run_blocks(params: dict, x, config: GPTConfig, attention, key=None):
-    """Apply every block. ``attention(layer, attn_params, x, key) -> (out, aux)``.
+    """Apply every block to the stream ``x`` ``(batch, seq, d)``, in ``config.block``'s style.
 
-    Returns the final stream ``(batch, seq, d)`` and the list of per-layer ``aux`` (for example
-    the keys and values a KV cache keeps).
+    ``attention`` is called once per block as ``attention(layer, attn_params, y, attn_key)``:
+    ``layer`` the block's index, ``attn_params`` its ``attn`` dictionary, ``y`` the normalised
+    stream ``(batch, seq, d)`` and ``attn_key`` the attention-dropout key of that block (None
+    when ``key`` is None, no dropout). It returns ``(out, aux)``, ``out`` of ``y``'s shape.
+    ``key`` is split into one dropout key per block. Returns the final stream ``(batch, seq, d)``
+    and the list of per-layer ``aux`` (for example the keys and values a KV cache keeps).
     """
     block_fn = BLOCKS[config.block]
     auxes = []
