@@ -10,11 +10,14 @@ and config.json alike, so that each package reads the other's checkpoints.
 """
 
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
+from lmbase.checkpoint import (
+    CONFIG_FILE, CheckpointError, check_shapes, config_from_fields, load_checkpoint, save_checkpoint,
+)
 from lmbase.microgpt_config import config_from_json, config_to_json
 
 from .llama import Llama, LlamaConfig
@@ -38,16 +41,17 @@ def model_tensors(model) -> tuple[dict, dict]:
     raise TypeError(f"cannot checkpoint a {type(model).__name__}: babygpt saves GPT, Llama and MicroGPT models")
 
 
-def model_config(config_json: dict):
-    """The GPTConfig, LlamaConfig or MicroGPTConfig a checkpoint's config.json describes."""
+def model_config(config_json: dict, source="config.json"):
+    """The GPTConfig, LlamaConfig or MicroGPTConfig a checkpoint's config.json describes.
+
+    ``source`` (the file's path) is named in the errors: an unknown model type, a missing field."""
     model_type = config_json.get("model_type")
     if model_type in NATIVE_MODELS:
-        config_class = NATIVE_MODELS[model_type][1]
-        return config_class(**{f.name: config_json[f.name] for f in fields(config_class) if f.name in config_json})
+        return config_from_fields(NATIVE_MODELS[model_type][1], config_json, source)
     if model_type == "microgpt":
-        return config_from_json(config_json)
+        return config_from_json(config_json, source)
     raise CheckpointError(
-        f"config.json has model_type {model_type!r}; babygpt reads {sorted(NATIVE_MODELS) + ['microgpt']}"
+        f"{source} has model_type {model_type!r}; babygpt reads {sorted(NATIVE_MODELS) + ['microgpt']}"
     )
 
 
@@ -61,9 +65,9 @@ def model_for(config):
     raise TypeError(f"no babygpt model is configured by a {type(config).__name__}")
 
 
-def build_model(config_json: dict):
-    """The (randomly initialised) model a checkpoint's config.json describes."""
-    return model_for(model_config(config_json))
+def build_model(config_json: dict, source="config.json"):
+    """The (randomly initialised) model a checkpoint's config.json (``source``) describes."""
+    return model_for(model_config(config_json, source))
 
 
 def load_tensors_into(model, tensors: dict, source: str = "the checkpoint") -> None:
@@ -88,7 +92,7 @@ def load_model(folder, expect=None):
     """``(model, config_json)`` from ``folder``. With ``expect`` (a configuration), a checkpoint
     of another configuration raises a CheckpointError naming the first field that differs."""
     tensors, config_json, _ = load_checkpoint(folder)
-    config = model_config(config_json)
+    config = model_config(config_json, Path(folder) / CONFIG_FILE)
     if expect is not None:
         if type(expect) is not type(config):
             raise CheckpointError(

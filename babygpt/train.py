@@ -25,6 +25,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from tqdm import tqdm
 
 from lmbase.batches import train_val_split
 from lmbase.char_tokenizer import CharTokenizer
-from lmbase.checkpoint import load_checkpoint
+from lmbase.checkpoint import CONFIG_FILE, load_checkpoint
 from lmbase.corpora import load_text
 
 from .checkpoint import build_model, load_tensors_into, save_model
@@ -262,7 +263,7 @@ class Trainer:
     def resume(cls, folder, train_ids, val_ids, device=None, progress: bool = True, **overrides) -> "Trainer":
         """A Trainer in exactly the state ``save`` wrote: weights, AdamW moments, step, history."""
         tensors, config, extra = load_checkpoint(folder, parts=("optimizer",))
-        model = build_model(config)
+        model = build_model(config, Path(folder) / CONFIG_FILE)
         load_tensors_into(model, tensors, str(folder))
         trainer = cls(model, train_ids, val_ids, TrainConfig(**{**config["train"], **overrides}), device, progress)
         trainer.extra_config = {k: v for k, v in config.items() if k in ("tokenizer", "corpus")}

@@ -7,9 +7,9 @@ same architecture (``babygpt.microgpt_arch``) builds its own from the same class
 for what each field does to the forward pass.
 """
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, config_from_fields
 
 MODEL_TYPE = "microgpt"
 FORMAT_VERSION = 1
@@ -92,10 +92,11 @@ def config_to_json(config: GPTConfig, tokenizer_chars: str | None = None) -> dic
     return data
 
 
-def config_from_json(data: dict) -> GPTConfig:
+def config_from_json(data: dict, source="config.json") -> GPTConfig:
+    """The GPTConfig a config.json's ``data`` describes; ``source`` (the file) is named in errors."""
     if data.get("model_type") != MODEL_TYPE:
         raise CheckpointError(
-            f"config.json has model_type {data.get('model_type')!r}, not {MODEL_TYPE!r}: this is "
+            f"{source} has model_type {data.get('model_type')!r}, not {MODEL_TYPE!r}: this is "
             f"not a microgpt checkpoint"
         )
-    return GPTConfig(**{f.name: data[f.name] for f in fields(GPTConfig) if f.name in data})
+    return config_from_fields(GPTConfig, data, source)

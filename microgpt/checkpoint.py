@@ -17,12 +17,13 @@ the batch sampler's random state, the run's configuration), so training resumes 
 """
 
 from dataclasses import fields
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lmbase.checkpoint import CheckpointError, check_shapes, load_checkpoint, save_checkpoint
+from lmbase.checkpoint import CONFIG_FILE, CheckpointError, check_shapes, load_checkpoint, save_checkpoint
 
 from lmbase.microgpt_config import GPTConfig, config_from_json, config_to_json  # noqa: F401 (re-exported)
 
@@ -54,7 +55,7 @@ def unflatten_params(flat: dict, config: GPTConfig) -> dict:
             return {k: build(v, f"{prefix}{k}.") for k, v in node.items()}
         if isinstance(node, list):
             return [build(v, f"{prefix}{i}.") for i, v in enumerate(node)]
-        return jnp.asarray(flat[prefix[:-1]])
+        return jnp.asarray(flat[prefix[:-1]], dtype=jnp.float32)  # float16 files compute in float32
 
     return build(template, "")
 
@@ -87,7 +88,7 @@ def load(folder, expected: GPTConfig | None = None):
     first field that differs.
     """
     tensors, data, _ = load_checkpoint(folder)
-    config = config_from_json(data)
+    config = config_from_json(data, Path(folder) / CONFIG_FILE)
     if expected is not None and config != expected:
         diff = [f.name for f in fields(GPTConfig) if getattr(config, f.name) != getattr(expected, f.name)]
         name = diff[0]

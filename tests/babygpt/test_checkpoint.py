@@ -1,6 +1,7 @@
 """babygpt.checkpoint: GPT weights through lmbase's safetensors + JSON format and back."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -43,3 +44,16 @@ def test_llama_round_trip_gives_identical_logits(tmp_path):
     assert isinstance(loaded, Llama) and torch.equal(loaded(ids), model(ids))
     with pytest.raises(CheckpointError, match="holds a babygpt-llama model, not a GPTConfig"):
         load_model(tmp_path / "ckpt", expect=GPTConfig.named("tiny"))
+
+
+def test_a_config_json_without_a_field_names_the_file_and_the_way_to_recover(tmp_path):
+    save_model(tmp_path / "ckpt", GPT(GPTConfig.named("tiny")))
+    path = tmp_path / "ckpt" / "config.json"
+    data = json.loads(path.read_text())
+    del data["n_head"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(path))} has no n_head, which a GPTConfig needs: .*delete the folder"):
+        load_model(tmp_path / "ckpt")
+    path.write_text(json.dumps({**data, "n_head": 3}))
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(path))} does not describe a valid GPTConfig: d_model=64 is not "):
+        load_model(tmp_path / "ckpt")

@@ -1,6 +1,7 @@
 """Checkpoints: the shared safetensors + JSON format, self-describing, checked on load."""
 
 import json
+import re
 
 import jax
 import numpy as np
@@ -57,3 +58,22 @@ def test_other_configuration_is_refused(tmp_path):
     (tmp_path / "other" / "model.safetensors").write_bytes(b"")
     with pytest.raises(CheckpointError, match="not a microgpt checkpoint"):
         checkpoint.config_from_json({"model_type": "llama"})
+
+
+def test_a_damaged_checkpoint_names_the_file_and_the_way_to_recover(tmp_path):
+    config = GPTConfig(vocab_size=20, context=8, n_layer=1, n_head=2, d_model=16)
+    checkpoint.save(tmp_path / "ck", init_params(config), config)
+    data = json.loads((tmp_path / "ck" / "config.json").read_text())
+    del data["n_head"]
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(data))
+    folder = re.escape(str(tmp_path / "ck"))
+    with pytest.raises(CheckpointError, match=f"{folder}/config.json has no n_head, which a GPTConfig needs: "
+                                              f".*delete the folder {folder} and train again"):
+        checkpoint.load(tmp_path / "ck")
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(data)[:-10])
+    with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
+        checkpoint.load(tmp_path / "ck")
+    checkpoint.save(tmp_path / "ck", init_params(config), config)
+    (tmp_path / "ck" / "model.safetensors").write_bytes((tmp_path / "ck" / "model.safetensors").read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="model.safetensors is not a readable safetensors file"):
+        checkpoint.load(tmp_path / "ck")
