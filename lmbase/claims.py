@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 
 CLAIMS_FILE = Path(__file__).with_name("seed_claims.yml")
+# The chapters' sources, present in a clone of the repository (not in an installed package).
+BOOK = Path(__file__).resolve().parent.parent / "book"
 VERDICTS = ("reproduced", "corrected", "cannot be re-run here")
 SEEDS = ("microGPT", "BabyGPT")
 
@@ -78,8 +80,28 @@ def check_claim(claim_id: str, measured: float, path: Path = CLAIMS_FILE) -> Cla
     return claim
 
 
-def claims_table(claims: list[Claim]) -> str:
-    """A Markdown table of the claims: the claim, its published number, what was measured, the verdict."""
+def chapter_title(chapter: str, book: Path = BOOK) -> str:
+    """The title a chapter's page shows ("1. N-gram language models"): its source's first heading.
+
+    Falls back to the file id ("01_ngram") where the sources are not at hand, as on Colab.
+    """
+    source = Path(book) / f"{chapter}.md"
+    if not source.exists():
+        return chapter
+    text = source.read_text(encoding="utf-8")
+    if text.startswith("---"):
+        text = text.split("\n---", 1)[-1]  # the front matter holds no title
+    for line in text.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return chapter
+
+
+def claims_table(claims: list[Claim], book: Path = BOOK) -> str:
+    """A Markdown table of the claims: the claim, its published number, what was measured, the verdict.
+
+    Each verdict links to the chapter that measures it, by the chapter's title.
+    """
     def cell(text: str) -> str:
         return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -88,7 +110,7 @@ def claims_table(claims: list[Claim]) -> str:
         "| --- | --- | --- | --- |",
     ]
     for c in claims:
-        where = f" ([{c.chapter}]({c.chapter}.md))" if c.chapter else ""
+        where = f" ([{cell(chapter_title(c.chapter, book))}]({c.chapter}.md))" if c.chapter else ""
         lines.append(
             f"| **{c.seed}**: {cell(c.claim)} | {cell(c.published)} | {cell(c.measured)} "
             f"| **{c.verdict}**{where} |"
