@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import check_token_ids
+from .model import check_generation, check_sampling, check_token_ids, check_token_shape
 
 
 def swiglu_hidden_dim(d_model: int, multiple_of: int = 256, ffn_dim_multiplier: float | None = None) -> int:
@@ -325,6 +325,7 @@ class Llama(nn.Module):
         stored and attention also reads every earlier cached position. ``validate=False`` skips
         the token-id range check (a device sync on a GPU).
         """
+        check_token_shape(ids)
         batch, seq = ids.shape
         if start + seq > self.config.context:
             raise ValueError(
@@ -349,6 +350,7 @@ class Llama(nn.Module):
         whole sequence must fit the context); without it every step re-reads the last
         ``context`` tokens, the slow way the cache must agree with.
         """
+        check_generation(ids, max_new_tokens, temperature, top_k)
         if use_cache and ids.shape[1] + max_new_tokens > self.config.context:
             raise ValueError(
                 f"{ids.shape[1]} prompt tokens + {max_new_tokens} new ones exceed the context of "
@@ -369,6 +371,7 @@ class Llama(nn.Module):
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, generator=None):
     """One token per row of logits (batch, vocab) -> (batch, 1): argmax at temperature 0, else a
     draw from softmax(logits / temperature), restricted to the ``top_k`` most likely."""
+    check_sampling(temperature, top_k)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits / temperature

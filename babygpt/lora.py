@@ -40,6 +40,11 @@ class LoRALinear(nn.Module):
             raise TypeError(f"LoRA wraps nn.Linear layers, not {type(base).__name__}")
         if rank < 1:
             raise ValueError(f"rank={rank} must be at least 1")
+        if not alpha > 0:
+            raise ValueError(
+                f"alpha={alpha} must be positive: the update is scaled by alpha / rank, so alpha <= 0 turns the "
+                f"adapter off or against its gradient; alpha = rank (the default) scales it by 1"
+            )
         self.base = base
         self.rank, self.alpha = rank, alpha
         self.scaling = alpha / rank

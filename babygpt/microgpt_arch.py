@@ -32,7 +32,7 @@ from torch import nn
 from lmbase.checkpoint import check_shapes
 from lmbase.microgpt_config import BLOCK_STYLES, GPTConfig as MicroGPTConfig  # noqa: F401 (re-exported)
 
-from .model import check_token_ids
+from .model import check_token_ids, check_token_shape
 
 
 def sinusoidal_positions(seq: int, d_model: int) -> torch.Tensor:
@@ -154,6 +154,8 @@ class MicroGPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, ids: torch.Tensor, validate: bool = True) -> torch.Tensor:
+        """ids (batch, seq) of int64 in [0, vocab_size), seq <= context -> logits (batch, seq, vocab)."""
+        check_token_shape(ids)
         batch, seq = ids.shape
         if seq > self.config.context:
             raise ValueError(

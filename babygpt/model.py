@@ -174,6 +174,7 @@ class GPT(nn.Module):
         ``validate=False`` skips the range check on the ids (a device sync on a GPU), for a
         trainer that checked its whole corpus once.
         """
+        check_token_shape(ids)
         batch, seq = ids.shape
         if seq > self.config.context:
             raise ValueError(
@@ -192,6 +193,7 @@ class GPT(nn.Module):
     def generate(self, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None, generator=None):
         """Append ``max_new_tokens`` sampled tokens to ids (batch, seq); the model sees its last
         ``context`` tokens. ``temperature=0`` picks the most likely token."""
+        check_generation(ids, max_new_tokens, temperature, top_k)
         for _ in range(max_new_tokens):
             logits = self(ids[:, -self.config.context:])[:, -1, :]
             if temperature == 0:
@@ -216,6 +218,39 @@ def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
             f"token id {ids[bad][0].item()} is outside the vocabulary [0, {vocab_size}): encode the text "
             f"with the tokenizer the model was built for, or build the model with a larger vocab_size"
         )
+
+
+def check_token_shape(ids) -> None:
+    """Raise naming the fix unless ``ids`` is a (batch, seq) tensor: a 1-D sequence is the usual slip."""
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(
+            f"token ids must be a torch.Tensor of shape (batch, seq), got a {type(ids).__name__}: "
+            f"wrap one sequence as torch.tensor([ids])"
+        )
+    if ids.ndim != 2:
+        raise ValueError(
+            f"token ids must have shape (batch, seq), got shape {tuple(ids.shape)}: give one sequence a "
+            f"batch axis with ids[None]"
+        )
+
+
+def check_sampling(temperature: float, top_k: int | None) -> None:
+    """Raise ValueError for a temperature or top_k that would sample something else than asked."""
+    if temperature < 0:
+        raise ValueError(
+            f"temperature={temperature} is negative, which turns the distribution upside down (the likeliest "
+            f"token becomes the rarest): use 0 for greedy decoding, (0, 1) to sharpen, 1 to sample as trained"
+        )
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k={top_k} keeps no token: use top_k >= 1 (1 is greedy), or None to keep every token")
+
+
+def check_generation(ids, max_new_tokens: int, temperature: float, top_k: int | None) -> None:
+    """The checks of ``generate``: ids (batch, seq), ``max_new_tokens >= 0``, and the sampling settings."""
+    check_token_shape(ids)
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens} is negative: ask for 0 or more new tokens")
+    check_sampling(temperature, top_k)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

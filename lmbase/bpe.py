@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .byte_alphabet import bytes_to_text, text_to_bytes
-from .pretokenize import safe_cut, split_special, split_words
+from .pretokenize import require_text, safe_cut, split_special, split_words
 
 FILE_FORMAT = "lmbase-bpe"
 FILE_VERSION = 1
@@ -138,6 +138,7 @@ class BytePairTokenizer:
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special tokens recognised (``"<|endoftext|>"`` is just text)."""
+        require_text(text, "encode_ordinary")
         out: list[int] = []
         encode_word = self.encode_word
         for word in split_words(text):
@@ -151,6 +152,7 @@ class BytePairTokenizer:
         ``"all"`` (the default, as Hugging Face ``tokenizers`` does), ``"none"`` (they are
         encoded as ordinary text) or a collection of their names.
         """
+        require_text(text, "encode")
         specials = self._allowed(allowed_special)
         out: list[int] = []
         for piece, is_special in split_special(text, specials):

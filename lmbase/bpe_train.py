@@ -24,6 +24,7 @@ pair in a word are merged left to right, so ``"aaa"`` with the merge ``(a, a)`` 
 
 import functools
 import heapq
+import numbers
 from collections import Counter
 from collections.abc import Iterable
 
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from .bpe import BytePairTokenizer
 from .byte_alphabet import byte_to_char
-from .pretokenize import split_special, split_words
+from .pretokenize import require_text, split_special, split_words
 
 
 @functools.cache
@@ -52,11 +53,12 @@ def tie_break_order() -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def count_words(texts: str | Iterable[str], special_tokens: Iterable[str] = ()) -> Counter:
     """How often each pre-token occurs in ``texts``; special tokens are cut out and not counted."""
-    if isinstance(texts, str):
+    if isinstance(texts, (str, bytes, bytearray)):
         texts = [texts]
     specials = list(special_tokens)
     counts: Counter = Counter()
     for text in texts:
+        require_text(text, "BPE training")
         for piece, is_special in split_special(text, specials):
             if not is_special:
                 counts.update(split_words(piece))
@@ -151,6 +153,11 @@ def train_bpe(
     Special tokens get the ids after the merges, in the order given. If the text runs out of
     pairs first, the vocabulary is smaller than asked (see ``tokenizer.vocab_size``).
     """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, numbers.Integral):
+        raise TypeError(
+            f"vocab_size must be an integer, got {vocab_size!r} ({type(vocab_size).__name__}): "
+            f"pass a number of tokens such as vocab_size=1024"
+        )
     special_tokens = list(dict.fromkeys(special_tokens))
     smallest = 256 + len(special_tokens)
     if vocab_size < smallest:
@@ -162,6 +169,11 @@ def train_bpe(
     if any(not s for s in special_tokens):
         raise ValueError("a special token cannot be the empty string")
     word_counts = count_words(texts, special_tokens)
+    if not word_counts:
+        raise ValueError(
+            "the training text is empty (no word outside the special tokens), so there is nothing to "
+            "learn merges from: pass the corpus, e.g. lmbase.corpora.load_text('tinyshakespeare')"
+        )
     merges, _ = train_merges(word_counts, vocab_size - smallest, progress)
     token_bytes = [bytes([b]) for b in range(256)]
     for a, b in merges:

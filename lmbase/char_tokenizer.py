@@ -4,6 +4,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .pretokenize import require_text
+
 
 class CharTokenizer:
     """Maps each character of a fixed alphabet to an id, in sorted order of the characters."""
@@ -30,6 +32,7 @@ class CharTokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """Token ids of ``text``, shape ``(len(text),)``, dtype int64."""
+        require_text(text, "encode")
         try:
             return np.fromiter((self.id_of[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError as error:

@@ -130,3 +130,15 @@ def _crosses(text: str, special: str, cut: int) -> bool:
             return True
         i = text.find(special, i + 1, cut + len(special) - 1)
     return False
+
+
+def require_text(text, who: str = "encode") -> str:
+    """``text`` itself if it is a str; otherwise a TypeError that names the fix (bytes are the usual slip)."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        raise TypeError(
+            f"{who} takes text (a str), got {type(text).__name__} of length {len(text)}: decode it first, "
+            f"e.g. data.decode('utf-8')"
+        )
+    raise TypeError(f"{who} takes text (a str), got a {type(text).__name__}: pass the text itself")

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .pretokenize import require_text
+
 SPACE_MARK = "\u2581"  # SentencePiece's "▁"
 BOS_TEXT, EOS_TEXT, UNK_TEXT = "\n<s>\n", "\n</s>\n", "<unk>"
 _BYTE_PIECE = re.compile(r"<0x([0-9A-F]{2})>")
@@ -162,6 +164,7 @@ class Llama2cTokenizer:
 
     def encode(self, text: str, bos: bool = False, eos: bool = False) -> np.ndarray:
         """Ids of ``text`` as llama2.c (and SentencePiece BPE) give them, shape ``(n,)``, int64."""
+        require_text(text, "encode")
         ids = []
         if text:
             ids = self._symbols(SPACE_MARK + text.replace(" ", SPACE_MARK))

@@ -25,7 +25,8 @@ def sample_next_token(logits, key, temperature=1.0, top_k=None, top_p=1.0):
 
     ``temperature == 0`` picks the argmax. ``top_k`` keeps the k largest logits (None keeps all);
     ``top_p`` keeps the smallest set of tokens whose probability adds up to at least ``top_p``.
-    All three may be traced values, so one compiled generator serves every setting.
+    All three may be traced values, so one compiled generator serves every setting, and so
+    nothing here can raise: :func:`generate` checks them (a negative temperature is refused there).
     """
     logits = logits.astype(jnp.float32)
     greedy = jnp.argmax(logits, axis=-1)
@@ -113,6 +114,13 @@ def generate(params: dict, prompt, config: GPTConfig, max_new_tokens: int, *, ke
         tokens = tokens[None]
     if tokens.shape[1] == 0:
         raise ValueError("the prompt is empty: give at least one token (for example a newline)")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens} is negative: ask for 0 or more new tokens")
+    if temperature < 0:
+        raise ValueError(
+            f"temperature={temperature} is negative, which is no distribution to sample (the likeliest token "
+            f"would become the rarest): use 0 for greedy decoding, (0, 1) to sharpen, 1 to sample as trained"
+        )
     if top_k is not None and not 1 <= top_k <= config.vocab_size:
         raise ValueError(f"top_k={top_k} must be between 1 and vocab_size={config.vocab_size}")
     if not 0.0 < top_p <= 1.0:

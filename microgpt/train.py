@@ -153,6 +153,9 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
     (the same batches, dropout masks and updates as an uninterrupted run). ``stop_at`` ends the
     run early at that step, as an interruption would.
     """
+    if resume and out_dir is None:
+        raise ValueError("resume=True continues from the checkpoint in out_dir, but out_dir is None: pass "
+                         "out_dir=<the folder the interrupted run saved to>")
     mesh = make_mesh() if mesh is None else mesh
     check_batch_divisible(tc.batch_size, mesh)
     optimizer = make_optimizer(tc)

@@ -155,3 +155,20 @@ def test_generation_with_the_cache_equals_generation_without_it():
         model.generate(prompt, 60)
     assert model.generate(prompt, 60, temperature=0, use_cache=False).shape == (2, 67)
 
+
+
+def test_sampling_settings_and_ids_that_would_do_something_else_are_refused():
+    from babygpt.llama import sample_next
+
+    model = Llama(tiny()).eval()
+    logits = torch.log(torch.tensor([[0.98, 0.01, 0.01]]))
+    with pytest.raises(ValueError, match="temperature=-1.0 is negative"):
+        sample_next(logits, temperature=-1.0)
+    with pytest.raises(ValueError, match="top_k=0 keeps no token"):
+        sample_next(logits, top_k=0)
+    with pytest.raises(ValueError, match="max_new_tokens=-2 is negative"):
+        model.generate(torch.zeros(1, 2, dtype=torch.long), -2)
+    with pytest.raises(ValueError, match=r"token ids must have shape \(batch, seq\), got shape \(4,\)"):
+        model(torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"got shape \(4,\)"):
+        model.generate(torch.zeros(4, dtype=torch.long), 2)

@@ -224,3 +224,13 @@ def test_equals_peft_on_babygpt_gpt_with_a_tied_head():
         torch.testing.assert_close(ours(x), reference(x), atol=1e-6, rtol=1e-6)
     assert ours.head.weight is ours.tok_emb.weight and not ours.head.weight.requires_grad
     assert count_trainable(ours) == 2 * 3 * (32 * 4 + 32 * 2 + 32 * 5 + 32 * 5)
+
+
+@pytest.mark.parametrize("alpha", [0, -8.0])
+def test_an_alpha_that_is_not_positive_is_refused(alpha):
+    model = tiny_llama()
+    with pytest.raises(ValueError, match=f"alpha={float(alpha)} must be positive: the update is scaled by alpha / rank"):
+        apply_lora(model, TARGETS, rank=4, alpha=alpha)
+    assert not lora_layers(model)  # refused before any layer was wrapped
+    with pytest.raises(ValueError, match=f"alpha={alpha} must be positive"):
+        LoRALinear(nn.Linear(4, 4), rank=2, alpha=alpha)

@@ -130,5 +130,7 @@ def test_causal_and_errors():
     torch.testing.assert_close(model(changed)[:, :9], model(ids)[:, :9], atol=0, rtol=0)
     with pytest.raises(ValueError, match="context is 16"):
         model(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"must have shape \(batch, seq\), got shape \(16,\)"):
+        model(ids[0])
     with pytest.raises(ValueError, match="d_model=30 is not divisible by n_head=4"):
         MicroGPTConfig(vocab_size=40, context=16, n_layer=1, n_head=4, d_model=30)

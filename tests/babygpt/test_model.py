@@ -116,3 +116,27 @@ def test_every_named_configuration_builds():
     for name in NAMED_CONFIGS:
         config = GPTConfig.named(name)
         assert GPTConfig(**config.to_dict()) == config
+
+
+def test_generation_settings_that_would_sample_something_else_are_refused():
+    model = GPT(GPTConfig.named("tiny")).eval()
+    prompt = torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match="temperature=-0.5 is negative, which turns the distribution upside down"):
+        model.generate(prompt, 5, temperature=-0.5)
+    with pytest.raises(ValueError, match="top_k=0 keeps no token: use top_k >= 1"):
+        model.generate(prompt, 5, top_k=0)
+    with pytest.raises(ValueError, match="max_new_tokens=-1 is negative: ask for 0 or more new tokens"):
+        model.generate(prompt, -1)
+    assert torch.equal(model.generate(prompt, 0), prompt)  # none asked, none given
+    # top_k above the vocabulary keeps every token (documented by min(top_k, vocab_size))
+    assert model.generate(prompt, 2, top_k=1000, generator=torch.Generator().manual_seed(0)).shape == (1, 5)
+
+
+def test_token_ids_without_a_batch_axis_are_refused_with_the_fix():
+    model = GPT(GPTConfig.named("tiny")).eval()
+    with pytest.raises(ValueError, match=r"token ids must have shape \(batch, seq\), got shape \(3,\): .*ids\[None\]"):
+        model(torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"got shape \(3,\)"):
+        model.generate(torch.zeros(3, dtype=torch.long), 2)
+    with pytest.raises(TypeError, match=r"must be a torch.Tensor of shape \(batch, seq\), got a list"):
+        model([[1, 2, 3]])

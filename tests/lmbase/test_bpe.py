@@ -165,6 +165,20 @@ def test_a_vocabulary_below_256_tokens_is_refused_with_the_fix():
         train_bpe("hello", 256, special_tokens=[EOT])
 
 
+def test_bad_training_input_and_bytes_to_encode_are_refused_with_the_fix(small):
+    for empty in ("", [], ["", ""], EOT):
+        with pytest.raises(ValueError, match="the training text is empty .*nothing to learn merges from"):
+            train_bpe(empty, 300, special_tokens=[EOT])
+    with pytest.raises(TypeError, match=r"vocab_size must be an integer, got '300' \(str\): .*vocab_size=1024"):
+        train_bpe("hello world", "300")
+    with pytest.raises(TypeError, match="BPE training takes text"):
+        train_bpe(b"hello world", 300)
+    for encode in (small.encode, small.encode_ordinary):
+        with pytest.raises(TypeError, match=r"takes text \(a str\), got bytes of length 5: decode it first"):
+            encode(b"hello")
+    assert train_bpe("hello", np.int64(257)).vocab_size == 257  # numpy integers are integers
+
+
 def test_ids_outside_the_vocabulary_are_refused(small):
     with pytest.raises(ValueError, match=r"token id 9999 is outside"):
         small.decode([1, 9999])

@@ -36,6 +36,8 @@ def test_char_tokenizer_errors_name_the_value_and_the_fix():
         tokenizer.decode([0, 3])
     with pytest.raises(ValueError, match="empty"):
         CharTokenizer.from_text("")
+    with pytest.raises(TypeError, match=r"encode takes text \(a str\), got bytes of length 3: decode it first"):
+        tokenizer.encode(b"abc")
 
 
 def test_split_is_contiguous_and_checks_its_fraction():

@@ -100,6 +100,11 @@ def test_begin_and_end_of_sentence(ours):
     assert ours.encode("").tolist() == []
 
 
+def test_bytes_to_encode_are_refused_with_the_fix(ours):
+    with pytest.raises(TypeError, match=r"encode takes text \(a str\), got bytes of length 2: decode it first"):
+        ours.encode(b"hi")
+
+
 def test_greedy_merging_is_not_unigram_segmentation(shakespeare):
     # BabyGPT exported a *unigram* model; llama2.c's greedy merge does not reproduce its ids.
     unigram = train_sentencepiece(shakespeare[:300_000], "unigram")

@@ -71,3 +71,8 @@ def test_generation_errors(params):
         generate(params, [1], CONFIG, 3, top_k=0)
     with pytest.raises(ValueError, match="prompt is empty"):
         generate(params, np.zeros((1, 0), int), CONFIG, 3)
+    # a negative temperature used to turn sampling greedy without a word; a negative length returned the prompt
+    with pytest.raises(ValueError, match="temperature=-0.5 is negative, which is no distribution to sample"):
+        generate(params, [1], CONFIG, 3, temperature=-0.5)
+    with pytest.raises(ValueError, match="max_new_tokens=-1 is negative: ask for 0 or more new tokens"):
+        generate(params, [1], CONFIG, -1)

@@ -66,3 +66,8 @@ def test_schedule_and_optimizer_match_the_seed():
     assert float(schedule(20000)) == pytest.approx(1e-5)
     midpoint = 100 + (20000 - 100) // 2  # halfway through the cosine: (peak + end) / 2
     assert float(schedule(midpoint)) == pytest.approx((5e-4 + 1e-5) / 2, rel=1e-3)
+
+
+def test_resume_without_a_folder_says_which_argument_is_missing(data):
+    with pytest.raises(ValueError, match="resume=True continues from the checkpoint in out_dir, but out_dir is None"):
+        train(CONFIG, TC, *data, resume=True, progress=False)
