@@ -1,5 +1,6 @@
 """The book's structure: chapters paired with their notebooks, the Colab cell, the table of contents."""
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -144,3 +145,111 @@ def test_claims_page_links_chapters_by_title():
         assert f"([{heading}]({chapter}.md))" in table
         assert f"[{chapter}]" not in table
     assert chapter_title("01_ngram", book=ROOT / "nowhere") == "01_ngram"  # on Colab: the file id
+
+
+# Code a reader sees fits the content column (about 740 px, 88 characters of code) without
+# scrolling sideways. What counts: every line of a {code-cell} in a chapter (its `:tag:` option
+# lines excepted) and of a plain fenced code block in its prose (```python, ```bash or bare ```).
+# Package code shown with {literalinclude} keeps the packages' own limit and is not counted.
+CODE_LINE_LIMIT = 88
+
+
+def long_code_lines(source: Path) -> list[tuple[int, int]]:
+    """(line number, length) of each code line over the limit in a chapter's MyST source."""
+    from markdown_it import MarkdownIt
+
+    lines = source.read_text(encoding="utf-8").splitlines()
+    long = []
+    for token in MarkdownIt("commonmark").parse("\n".join(lines)):
+        if token.type != "fence" or not token.map:
+            continue
+        info = token.info.strip()
+        if info.startswith("{") and not info.startswith("{code-cell}"):
+            continue  # a directive ({figure}, {literalinclude}, {math}, ...), not code
+        first, last = token.map[0] + 1, token.map[1] - 1  # the lines between the fences
+        body = range(first, last)
+        if info.startswith("{code-cell}"):
+            body = [i for i in body if not lines[i].startswith(":")]  # options such as :tags:
+        long += [(i + 1, len(lines[i].expandtabs())) for i in body if len(lines[i].expandtabs()) > CODE_LINE_LIMIT]
+    return long
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.name)
+def test_chapter_code_lines_fit_the_column(source):
+    long = long_code_lines(source)
+    assert not long, (
+        f"{source.name}: {len(long)} code lines over {CODE_LINE_LIMIT} characters (line: length) "
+        + ", ".join(f"{n}: {length}" for n, length in long)
+    )
+
+
+# What a reader must not see in a chapter's executed outputs (its committed .ipynb: Colab and
+# GitHub show these; the book shows the same cells executed again). Only what is displayed is
+# read: stream text, and of a result the richest text form (text/plain only when there is no
+# HTML, Markdown, LaTeX or image beside it); images and widget data are never read.
+# - an absolute path of the machine that ran it (its temporary folders, the home cache, the data
+#   folder, the kernel's file named in a warning): a `/dir/dir...` path that starts a word (after
+#   a space, quote, backtick, bracket, `=` or `,`; so URLs and ratios like tokens/s/param do not
+#   count). The notebooks are executed on Linux, so a Windows path is quoted text (the seed's
+#   hard-coded C:\Users\... on the claims page), not the machine's, and is not counted;
+# - a Python warning: `SomethingWarning` in a cell's stderr (UserWarning, FutureWarning, ...);
+# - a tqdm progress bar: its `n/total [mm:ss` counter or its `it/s]` / `s/it]` rate;
+# - a bare repr: a result that is a dataclass or namedtuple repr (`Claim(id=...`) or any
+#   `<... object at 0x...>`; print what the reader should read instead.
+OUTPUT_DEFECTS = {
+    "absolute path": re.compile(r"(?:^|(?<=[\s'\"`(\[=,]))(?:/[\w.@+-]+){2,}/?"),
+    "warning": re.compile(r"\b[A-Z]\w*Warning\b"),
+    "progress bar": re.compile(r"\d+/\d+ \[\d+:\d+|\d(?:it/s|s/it)\]"),
+    "bare repr": re.compile(r"^[A-Z]\w*\(\w+=|object at 0x[0-9a-f]+", re.M),
+}
+SHOWN_RATHER_THAN_PLAIN = ("text/html", "text/markdown", "text/latex", "image/")
+
+
+def displayed_outputs(notebook) -> list[tuple[int, str, str]]:
+    """(cell number, output kind, text) of what each code cell's outputs show a reader."""
+    shown = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.output_type == "stream":
+                shown.append((number, output.name, output.text))
+            elif output.output_type in ("execute_result", "display_data"):
+                data = output.get("data", {})
+                for mime in ("text/html", "text/markdown", "text/latex"):
+                    if mime in data:
+                        shown.append((number, mime, "".join(data[mime])))
+                if "text/plain" in data and not any(m.startswith(SHOWN_RATHER_THAN_PLAIN) for m in data):
+                    shown.append((number, output.output_type, "".join(data["text/plain"])))
+            elif output.output_type == "error":
+                shown.append((number, "error", "\n".join(output.get("traceback", []))))
+    return shown
+
+
+def output_defects(notebook) -> dict[str, list[str]]:
+    """Each kind of defect found in a notebook's outputs, each once per cell, as
+    'cell N (its first line): what matched'."""
+    found: dict[str, list[str]] = {}
+    for number, kind, text in displayed_outputs(notebook):
+        first_line = (notebook.cells[number - 1].source.splitlines() or [""])[0][:40]
+        for defect, pattern in OUTPUT_DEFECTS.items():
+            if defect == "warning" and kind != "stderr":
+                continue
+            if defect == "bare repr" and kind != "execute_result" and "object at 0x" not in text:
+                continue
+            hits = found.setdefault(defect, [])
+            for match in pattern.finditer(text):
+                hit = f"cell {number} ({first_line}): {match.group(0).strip()[:80]}"
+                if defect == "progress bar" and any(h.startswith(f"cell {number} (") for h in hits):
+                    break  # a bar redraws itself many times in one output: once per cell
+                if hit not in hits:
+                    hits.append(hit)
+    return {defect: hits for defect, hits in found.items() if hits}
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.name)
+def test_chapter_outputs_show_no_machine_paths_warnings_bars_or_reprs(source):
+    import nbformat
+
+    paired = source.with_suffix(".ipynb")
+    found = output_defects(nbformat.read(paired, as_version=4))
+    assert not found, f"{paired.name}: " + "; ".join(
+        f"{defect}: {len(hits)}, e.g. {hits[:4]}" for defect, hits in found.items())
