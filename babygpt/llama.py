@@ -145,6 +145,9 @@ NAMED_LLAMA_CONFIGS = {
         vocab_size=109, context=64, n_layer=4, n_head=4, d_model=256, hidden_dim=682,
         rope=False, bias=True, head_bias=True, learned_positions=True,
     ),
+    # The course model of Tiny Shakespeare (lmbase.course_models): the shape of babygpt's
+    # "shakespeare-small" GPT, as a LLaMA (SwiGLU width 512 keeps the parameter count equal).
+    "shakespeare-small": LlamaConfig(vocab_size=65, context=128, n_layer=4, n_head=4, d_model=192, hidden_dim=512),
     # Small enough to test and train on a CPU in seconds; 2 key/value heads for 4 query heads.
     "tiny": LlamaConfig(vocab_size=65, context=64, n_layer=2, n_head=4, n_kv_head=2, d_model=64, hidden_dim=172),
 }

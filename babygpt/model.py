@@ -36,6 +36,7 @@ class GPTConfig:
     ln_eps: float = 1e-5
     tie_head: bool = True
     head_bias: bool = False
+    linear_mlp: bool = False  # the seed's MLP: GELU after both linear layers, so the MLP is linear
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "n_layer", "n_head", "d_model"):
@@ -81,6 +82,14 @@ NAMED_CONFIGS = {
     "shakespeare-small": GPTConfig(
         vocab_size=65, context=128, n_layer=4, n_head=4, d_model=192, dropout=0.1, bias=False, ln_bias=False
     ),
+    # The pair that measures the seed's linear MLP (chapter 6): the same model with each MLP.
+    "shakespeare-pair": GPTConfig(
+        vocab_size=65, context=128, n_layer=4, n_head=4, d_model=128, dropout=0.1, bias=False, ln_bias=False
+    ),
+    "shakespeare-pair-linear-mlp": GPTConfig(
+        vocab_size=65, context=128, n_layer=4, n_head=4, d_model=128, dropout=0.1, bias=False, ln_bias=False,
+        linear_mlp=True,
+    ),
     # A model small enough to train in a minute on a CPU.
     "tiny": GPTConfig(vocab_size=65, context=64, n_layer=2, n_head=4, d_model=64),
 }
@@ -106,15 +115,19 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """d -> 4d -> GELU -> d. The GELU sits between the two layers (the seed put it after both)."""
+    """d -> 4d -> GELU -> d. The GELU sits between the two layers; ``linear_mlp=True`` puts it
+    after both, as the seed did, which leaves the two layers one linear map."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.fc = nn.Linear(config.d_model, 4 * config.d_model, bias=config.bias)
         self.proj = nn.Linear(4 * config.d_model, config.d_model, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.linear = config.linear_mlp
 
     def forward(self, x):
+        if self.linear:
+            return self.dropout(F.gelu(self.proj(self.fc(x))))
         return self.dropout(self.proj(F.gelu(self.fc(x))))
 
 

@@ -16,7 +16,8 @@ Under DDP each of the ``world`` processes takes its slice of the same global bat
 processes compute what 1 process computes with the same ``batch_size`` (tested on CPU with gloo).
 
 Command line: ``python -m babygpt.train --config tiny --corpus tinyshakespeare --steps 200``
-(``torchrun --nproc_per_node=N -m babygpt.train ...`` for N processes).
+(``--arch llama`` for a LLaMA configuration; ``torchrun --nproc_per_node=N -m babygpt.train ...``
+for N processes).
 """
 
 import argparse
@@ -39,9 +40,12 @@ from lmbase.checkpoint import CONFIG_FILE, load_checkpoint
 from lmbase.corpora import load_text
 
 from .checkpoint import build_model, load_tensors_into, save_model
+from .llama import Llama, LlamaConfig
 from .model import GPT, GPTConfig, check_token_ids, cross_entropy
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+# What --arch names: the model class and the configuration class whose named configurations --config picks.
+ARCHITECTURES = {"gpt": (GPT, GPTConfig), "llama": (Llama, LlamaConfig)}
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,10 @@ def corpus_ids(corpus: str) -> tuple[CharTokenizer, np.ndarray, np.ndarray]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Train a named BabyGPT configuration on a named corpus, then sample.")
-    parser.add_argument("--config", default="tiny", help="a name from babygpt.model.NAMED_CONFIGS")
+    parser.add_argument("--arch", default="gpt", choices=sorted(ARCHITECTURES), help="the model family")
+    parser.add_argument("--config", default="tiny",
+                        help="a configuration name: babygpt.model.NAMED_CONFIGS (--arch gpt) or "
+                             "babygpt.llama.NAMED_LLAMA_CONFIGS (--arch llama)")
     parser.add_argument("--corpus", default="tinyshakespeare", help="a name from lmbase.corpora.CORPORA")
     parser.add_argument("--out", default="checkpoints/babygpt", help="checkpoint folder")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -337,8 +344,11 @@ def main(argv=None) -> None:
     else:
         overrides = {"vocab_size": tokenizer.vocab_size}
         if args.dropout is not None:
+            if args.arch == "llama":
+                parser.error("--dropout: babygpt's LLaMA has no dropout; leave the flag out with --arch llama")
             overrides["dropout"] = args.dropout
-        model = GPT(GPTConfig.named(args.config, **overrides), seed=args.seed)
+        model_class, config_class = ARCHITECTURES[args.arch]
+        model = model_class(config_class.named(args.config, **overrides), seed=args.seed)
         config = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, min_lr=args.min_lr,
             warmup_steps=args.warmup_steps, precision=args.precision, compile=args.compile,
@@ -358,7 +368,10 @@ def main(argv=None) -> None:
         if args.sample_tokens:
             prompt = torch.tensor([tokenizer.encode("\n")], device=trainer.device)
             generator = torch.Generator(device=trainer.device).manual_seed(args.seed)
-            out = trainer.model.generate(prompt, args.sample_tokens, temperature=1.0, top_k=None, generator=generator)
+            # LLaMA's cached generation stops at the context; without the cache it slides a window.
+            window = {"use_cache": False} if args.arch == "llama" else {}
+            out = trainer.model.generate(prompt, args.sample_tokens, temperature=1.0, top_k=None, generator=generator,
+                                         **window)
             print(tokenizer.decode(out[0].tolist()))
     if distributed:
         dist.destroy_process_group()

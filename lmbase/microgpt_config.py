@@ -80,6 +80,11 @@ NAMED_CONFIGS = {
     # nanoGPT's "baby" Tiny Shakespeare character model: 6 layers, 6 heads, 384 wide, context 256.
     "shakespeare-char": GPTConfig(vocab_size=65, context=256, n_layer=6, n_head=6, d_model=384, dropout=0.2),
     "shakespeare-char-seed": seed_config(65, 384, n_layer=6, n_head=6, context=256, dropout=0.2),
+    # The course model of Tiny Shakespeare (lmbase.course_models): babygpt's "shakespeare-small" shape.
+    "shakespeare-small": GPTConfig(vocab_size=65, context=128, n_layer=4, n_head=4, d_model=192, dropout=0.1),
+    # The pair that measures the seed's block (chapter 4): GPT-2's pre-norm block against the seed's.
+    "shakespeare-pair": GPTConfig(vocab_size=65, context=128, n_layer=4, n_head=4, d_model=128, dropout=0.1),
+    "shakespeare-pair-seed": seed_config(65, 128, n_layer=4, n_head=4, context=128, dropout=0.1),
     # small enough for tests and a CPU
     "tiny": GPTConfig(vocab_size=65, context=64, n_layer=2, n_head=4, d_model=64),
 }

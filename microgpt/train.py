@@ -75,6 +75,11 @@ NAMED_TRAIN_CONFIGS = {
                                     end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
     "shakespeare-char-seed": TrainConfig(batch_size=64, steps=5000, peak_lr=1e-3, warmup_steps=100, decay_steps=5000,
                                          end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
+    # The course models (lmbase.course_models), sized for a 2-core CPU: lr 2e-3 -> 2e-4, batch 32.
+    "shakespeare-small": TrainConfig(batch_size=32, steps=2000, peak_lr=2e-3, warmup_steps=100, decay_steps=2000,
+                                     end_lr=2e-4, weight_decay=0.1, b2=0.99, eval_interval=500, eval_batches=20),
+    "shakespeare-pair": TrainConfig(batch_size=32, steps=800, peak_lr=2e-3, warmup_steps=100, decay_steps=800,
+                                    end_lr=2e-4, weight_decay=0.1, b2=0.99, eval_interval=200, eval_batches=20),
     "tiny": TrainConfig(batch_size=8, steps=50, peak_lr=3e-3, warmup_steps=5, decay_steps=50, end_lr=3e-4,
                         eval_interval=25, eval_batches=2),
 }
@@ -225,7 +230,8 @@ def main(argv=None):
     from .generate import generate
 
     parser = argparse.ArgumentParser(prog="python -m microgpt.train", description=main.__doc__)
-    parser.add_argument("--config", default="shakespeare-char", help="a name in GPTConfig.named / TrainConfig.named")
+    parser.add_argument("--config", default="shakespeare-char", help="a name in GPTConfig.named")
+    parser.add_argument("--train-config", default=None, help="a name in TrainConfig.named (default: --config)")
     parser.add_argument("--corpus", default="tinyshakespeare", help="a corpus name in lmbase.corpora.CORPORA")
     parser.add_argument("--out", default=None, help="checkpoint folder (default runs/<config>)")
     parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
@@ -234,6 +240,7 @@ def main(argv=None):
     parser.add_argument("--eval-interval", type=int, default=None)
     parser.add_argument("--dtype", choices=sorted(COMPUTE_DTYPES), default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
     parser.add_argument("--sample-tokens", type=int, default=500)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--top-k", type=int, default=None)
@@ -250,22 +257,23 @@ def main(argv=None):
     train_overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size,
                                          "eval_interval": args.eval_interval, "compute_dtype": args.dtype}.items()
                        if v is not None}
-    tc = TrainConfig.named(args.config, **train_overrides)
+    tc = TrainConfig.named(args.train_config or args.config, **train_overrides)
     if args.steps is not None:
         tc = replace(tc, decay_steps=args.steps, warmup_steps=min(tc.warmup_steps, max(1, args.steps // 10)))
     out = args.out or f"runs/{args.config}"
     print(f"{args.config}: {config}\n{tc}\n{len(jax.devices())} device(s): {jax.devices()[0].platform}")
     started = time.perf_counter()
-    params, history = train(config, tc, train_ids, val_ids, out_dir=out, resume=args.resume,
+    params, history = train(config, tc, train_ids, val_ids, out_dir=out, resume=args.resume, stop_at=args.stop_at,
                             checkpoint_interval=max(1, tc.eval_interval), tokenizer_chars="".join(tokenizer.chars))
     elapsed = time.perf_counter() - started
     if history["val_loss"]:
         print(f"step {history['eval_step'][-1]}: validation loss {history['val_loss'][-1]:.4f} "
               f"(perplexity {perplexity(history['val_loss'][-1]):.2f}) after {elapsed:.0f} s; checkpoint in {out}")
-    prompt = tokenizer.encode("\n")
-    sample = generate(params, prompt, config, args.sample_tokens, key=jax.random.key(tc.seed),
-                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
-    print(tokenizer.decode(sample[0]))
+    if args.sample_tokens:
+        prompt = tokenizer.encode("\n")
+        sample = generate(params, prompt, config, args.sample_tokens, key=jax.random.key(tc.seed),
+                          temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+        print(tokenizer.decode(sample[0]))
     return history
 
 

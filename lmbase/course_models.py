@@ -1,0 +1,152 @@
+"""The course models: small checkpoints trained by the course's own command lines, stored in the
+repository, each with a record of how it was made.
+
+Each model is a folder ``lmbase/models/<name>/`` in the format both packages read
+(``config.json`` + ``model.safetensors``, weights stored as float16) and ``record.json``: the
+exact command, seed, steps, wall time, machine, package versions and commit of the run, its
+training loss at every step, its validation loss at every evaluation, and the validation loss
+of the stored file over :func:`validation_windows`. ``lmbase/models/MANIFEST.json`` holds the
+sha256 of every file; :func:`path` checks them before a chapter loads a model.
+
+``./dev models`` (``tools/course_models.py``) trains them again; ``COURSE_MODELS`` says how.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+MANIFEST = MODELS_DIR / "MANIFEST.json"
+RECORD_FILE = "record.json"
+STORED_FILES = ("config.json", "model.safetensors", RECORD_FILE)
+SIZE_BUDGET_BYTES = 40 * 2**20  # every course model together
+
+
+class CourseModelError(RuntimeError):
+    """A course model is unknown, missing, or not the file its manifest describes."""
+
+
+@dataclass(frozen=True)
+class CourseModel:
+    """How a course model is made: ``python -m <module> <args> --out <folder>``."""
+
+    name: str
+    module: str  # the package's training command line
+    args: tuple[str, ...]
+    about: str
+    full_args: tuple[str, ...] = ()  # the full-size recipe, for a GPU (none: the model has no larger form)
+
+    @property
+    def package(self) -> str:
+        return self.module.split(".")[0]
+
+    def command(self, out) -> list[str]:
+        """The argv after ``python``, writing its checkpoint to ``out``."""
+        return ["-m", self.module, *self.args, "--out", str(out)]
+
+    def full_command(self, out) -> list[str]:
+        """The argv after ``python`` of the full-size recipe."""
+        return ["-m", self.module, *self.full_args, "--out", str(out)]
+
+
+def _babygpt(name, about, config, steps, eval_every=500, *extra, full=()):
+    args = ("--config", config, "--corpus", "tinyshakespeare", "--steps", str(steps), "--batch-size", "32",
+            "--lr", "2e-3", "--min-lr", "2e-4", "--warmup-steps", "100", "--eval-every", str(eval_every),
+            "--eval-batches", "20", "--seed", "0", "--precision", "fp32", "--sample-tokens", "0", *extra)
+    return CourseModel(name, "babygpt.train", args, about, full)
+
+
+def _microgpt(name, about, config, train_config, full=()):
+    args = ("--config", config, "--train-config", train_config, "--corpus", "tinyshakespeare",
+            "--dtype", "float32", "--sample-tokens", "0")
+    return CourseModel(name, "microgpt.train", args, about, full)
+
+
+# nanoGPT's baby Shakespeare recipe (config/train_shakespeare_char.py), for a GPU.
+_BABYGPT_FULL = ("--config", "nanogpt-baby", "--corpus", "tinyshakespeare", "--steps", "5000", "--batch-size", "64",
+                 "--lr", "1e-3", "--min-lr", "1e-4", "--warmup-steps", "100", "--eval-every", "250",
+                 "--eval-batches", "200", "--seed", "0", "--precision", "auto", "--compile", "--sample-tokens", "0")
+_MICROGPT_FULL = ("--config", "shakespeare-char", "--corpus", "tinyshakespeare", "--dtype", "bfloat16",
+                  "--sample-tokens", "0")
+
+
+COURSE_MODELS = {m.name: m for m in (
+    _babygpt("babygpt-shakespeare", "babygpt's GPT (chapter 6), 1.81M parameters", "shakespeare-small", 4000,
+             full=_BABYGPT_FULL),
+    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2500, 500,
+             "--arch", "llama"),
+    _babygpt("babygpt-pair-gelu-mlp", "chapter 6's pair: the GELU MLP", "shakespeare-pair", 1500, 250),
+    _babygpt("babygpt-pair-linear-mlp", "chapter 6's pair: the seed's linear MLP", "shakespeare-pair-linear-mlp",
+             1500, 250),
+    _microgpt("microgpt-shakespeare", "microgpt's GPT (chapters 4 and 5), the same shape", "shakespeare-small",
+              "shakespeare-small", full=_MICROGPT_FULL),
+    _microgpt("microgpt-pair-pre-norm", "chapter 4's pair: GPT-2's pre-norm block", "shakespeare-pair",
+              "shakespeare-pair"),
+    _microgpt("microgpt-pair-seed-block", "chapter 4's pair: the seed's block", "shakespeare-pair-seed",
+              "shakespeare-pair"),
+)}
+
+
+def course_model(name: str) -> CourseModel:
+    if name not in COURSE_MODELS:
+        raise CourseModelError(f"no course model {name!r}: the course models are {sorted(COURSE_MODELS)}")
+    return COURSE_MODELS[name]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_manifest() -> dict:
+    """``{model name: {file name: sha256}}`` of the stored models."""
+    return json.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
+
+
+def path(name: str) -> Path:
+    """The folder of course model ``name``, after checking every file against the manifest."""
+    course_model(name)
+    expected = read_manifest().get(name)
+    folder = MODELS_DIR / name
+    recreate = f"re-create it with `./dev models {name}` (or restore it with `git checkout -- {folder}`)"
+    if expected is None:
+        raise CourseModelError(f"course model {name!r} is not in {MANIFEST}: {recreate}")
+    for file, digest in expected.items():
+        if not (folder / file).exists():
+            raise CourseModelError(f"course model {name!r} has no {file} in {folder}: {recreate}")
+        found = sha256(folder / file)
+        if found != digest:
+            raise CourseModelError(
+                f"course model {name!r}: {folder / file} has sha256 {found[:12]}..., the manifest says "
+                f"{digest[:12]}...: the file is corrupt or was changed; {recreate}"
+            )
+    return folder
+
+
+def record(name: str) -> dict:
+    """The record of how course model ``name`` was made (its folder checked first)."""
+    return json.loads((path(name) / RECORD_FILE).read_text(encoding="utf-8"))
+
+
+def stored_size_bytes() -> int:
+    """Bytes of every course model's files together (the budget is ``SIZE_BUDGET_BYTES``)."""
+    return sum((MODELS_DIR / name / file).stat().st_size
+               for name, files in read_manifest().items() for file in files)
+
+
+def validation_windows(ids: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole validation text as non-overlapping windows: ``(x, y)``, each (n, context) int64,
+    ``y`` = ``x`` shifted by one; the tail shorter than a window is dropped.
+
+    Every token of the split is predicted once, so the mean loss over these windows is the
+    model's loss on the validation text (each window starting from an empty context).
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    n = (len(ids) - 1) // context
+    if n < 1:
+        raise ValueError(f"{len(ids)} validation tokens do not fill one window of context {context} + 1")
+    x = ids[: n * context].reshape(n, context)
+    y = ids[1: n * context + 1].reshape(n, context)
+    return x, y
