@@ -63,7 +63,7 @@ def machine_and_versions(package: str) -> dict:
 
 def run_facts(model: course_models.CourseModel, args: list[str], started: float, wall_time_s: float) -> dict:
     """What ``run.json`` says of a training run."""
-    changed = git("status", "--porcelain", "--", "lmbase", "babygpt", "microgpt")
+    changed = git("status", "--porcelain", "--", "lmbase", "babygpt", "microgpt", ":!lmbase/models")
     return {
         "command": " ".join(["python", *args]),
         "started_utc": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
