@@ -130,6 +130,16 @@ def record(name: str) -> dict:
     return json.loads((path(name) / RECORD_FILE).read_text(encoding="utf-8"))
 
 
+def config_json(name: str) -> dict:
+    """The stored ``config.json`` of course model ``name`` (its folder checked first)."""
+    return json.loads((path(name) / "config.json").read_text(encoding="utf-8"))
+
+
+def flag(model: CourseModel, name: str, default: str | None = None) -> str | None:
+    """The value a recipe gives a command-line flag, e.g. ``flag(model, "--config")``."""
+    return model.args[model.args.index(name) + 1] if name in model.args else default
+
+
 def stored_size_bytes() -> int:
     """Bytes of every course model's files together (the budget is ``SIZE_BUDGET_BYTES``)."""
     return sum((MODELS_DIR / name / file).stat().st_size
@@ -150,3 +160,21 @@ def validation_windows(ids: np.ndarray, context: int) -> tuple[np.ndarray, np.nd
     x = ids[: n * context].reshape(n, context)
     y = ids[1: n * context + 1].reshape(n, context)
     return x, y
+
+
+def smoothed_training_loss(record_: dict, window: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, loss)``: a record's per-step training loss as a running mean over ``window``
+    steps (one batch's loss is noisy), at the step that ends each window."""
+    loss = np.asarray(record_["log"]["loss"], dtype=np.float64)
+    window = max(1, min(window, len(loss)))
+    mean = np.convolve(loss, np.ones(window) / window, mode="valid")
+    return np.arange(window, len(loss) + 1), mean
+
+
+def plot_record(ax, record_: dict, label: str, window: int = 50) -> None:
+    """A course model's training curve (smoothed) and validation losses from its record."""
+    steps, loss = smoothed_training_loss(record_, window)
+    line, = ax.plot(steps, loss, alpha=0.6, label=f"{label}: training (mean of {window} steps)")
+    evaluations = record_["evaluations"]
+    ax.plot([e["step"] for e in evaluations], [e["val_loss"] for e in evaluations], "o-", color=line.get_color(),
+            label=f"{label}: validation")

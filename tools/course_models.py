@@ -89,17 +89,14 @@ def train(model: course_models.CourseModel, full: bool) -> Path:
     return run
 
 
-def corpus_of(model: course_models.CourseModel) -> str:
-    return model.args[model.args.index("--corpus") + 1]
-
-
 def store(model: course_models.CourseModel, run: Path, full: bool) -> dict:
     """Write the stored model (or, for a full-size run, only its record) and update the manifest."""
     package = importlib.import_module(f"{model.package}.course_models")
     losses, evaluations = package.training_log(run / "checkpoint")
     folder = course_models.MODELS_DIR / model.name
     scratch = run / "stored"
-    measured = package.store(run / "checkpoint", scratch if full else folder, corpus_of(model))
+    corpus = course_models.flag(model, "--corpus")
+    measured = package.store(run / "checkpoint", scratch if full else folder, corpus)
     record = {
         "name": model.name,
         "about": model.about,
@@ -109,7 +106,7 @@ def store(model: course_models.CourseModel, run: Path, full: bool) -> dict:
         "parameters": measured["parameters"],
         "stored_dtype": "float16",
         "validation": {
-            "text": f"the last 10 % of {corpus_of(model)}, in non-overlapping windows of the model's context",
+            "text": f"the last 10 % of {corpus}, in non-overlapping windows of the model's context",
             "val_loss_float32": round(measured["val_loss_float32"], 6),
             "val_loss": round(measured["val_loss"], 6),
         },
@@ -130,7 +127,8 @@ def store(model: course_models.CourseModel, run: Path, full: bool) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help=f"models to make (default: all of {sorted(course_models.COURSE_MODELS)})")
+    parser.add_argument("names", nargs="*",
+                        help=f"models to make (default: all of {sorted(course_models.COURSE_MODELS)})")
     parser.add_argument("--full", action="store_true", help="the full-size recipe (a GPU's): store records only")
     parser.add_argument("--store-only", action="store_true", help="store finished runs, train nothing")
     args = parser.parse_args(argv)
