@@ -76,7 +76,7 @@ _MICROGPT_FULL = ("--config", "shakespeare-char", "--corpus", "tinyshakespeare",
 COURSE_MODELS = {m.name: m for m in (
     _babygpt("babygpt-shakespeare", "babygpt's GPT (chapter 6), 1.81M parameters", "shakespeare-small", 4000,
              full=_BABYGPT_FULL),
-    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2500, 500,
+    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 4000, 500,
              "--arch", "llama"),
     _babygpt("babygpt-pair-gelu-mlp", "chapter 6's pair: the GELU MLP", "shakespeare-pair", 1500, 250),
     _babygpt("babygpt-pair-linear-mlp", "chapter 6's pair: the seed's linear MLP", "shakespeare-pair-linear-mlp",
