@@ -48,16 +48,17 @@ def point_at(monkeypatch, models, runs, recipes):
     monkeypatch.setattr(course_models, "COURSE_MODELS", {m.name: m for m in recipes})
 
 
-TINY = course_models._babygpt("tiny-test", "a tiny model for these tests", "tiny", 4, 2)
+TINY = course_models._babygpt("tiny-test", "a tiny babygpt model for these tests", "tiny", 4, 2)
+TINY_JAX = course_models._microgpt("tiny-jax-test", "a tiny microgpt model for these tests", "tiny", "tiny")
 
 
 @pytest.fixture(scope="module")
 def made_zoo(tmp_path_factory):
-    """One tiny model made by the command, as ``./dev models tiny-test`` would: (models, runs, stdout)."""
+    """A tiny model of each package made by the command, as ``./dev models`` would: (models, runs)."""
     root = tmp_path_factory.mktemp("zoo")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        point_at(monkeypatch, root / "models", root / "runs", [TINY])
-        tool.main(["tiny-test"])
+        point_at(monkeypatch, root / "models", root / "runs", [TINY, TINY_JAX])
+        tool.main([])
     return root / "models", root / "runs"
 
 
@@ -66,17 +67,22 @@ def scratch_zoo(made_zoo, tmp_path, monkeypatch):
     """A copy of the made zoo that a test may damage."""
     models = tmp_path / "models"
     shutil.copytree(made_zoo[0], models)
-    point_at(monkeypatch, models, made_zoo[1], [TINY])
+    point_at(monkeypatch, models, made_zoo[1], [TINY, TINY_JAX])
     return models
 
 
-def test_the_command_trains_and_stores_a_model_with_its_record(scratch_zoo):
-    record = course_models.record("tiny-test")
-    assert record["steps"] == 4 and [e["step"] for e in record["evaluations"]] == [2, 4]
-    assert record["command"].endswith(f"--out {tool.RUNS / 'tiny-test' / 'checkpoint'}")
-    assert record["machine"]["cores"] >= 1 and "torch" in record["versions"]
+@pytest.mark.parametrize("name, framework, evaluated_at", [("tiny-test", "torch", [2, 4]),
+                                                           ("tiny-jax-test", "jax", [25, 50])])
+def test_the_command_trains_and_stores_a_model_with_its_record(scratch_zoo, name, framework, evaluated_at):
+    record = course_models.record(name)
+    assert record["steps"] == evaluated_at[-1] == len(record["log"]["loss"])
+    assert [e["step"] for e in record["evaluations"]] == evaluated_at
+    assert record["command"].endswith(f"--out {tool.RUNS / name / 'checkpoint'}")
+    assert record["machine"]["cores"] >= 1 and framework in record["versions"]
+    # the stored float16 file, read back, gives the validation loss the record states
+    assert abs(record["validation"]["val_loss"] - record["validation"]["val_loss_float32"]) < 1e-2
     manifest = json.loads((scratch_zoo / "MANIFEST.json").read_text())
-    assert sorted(manifest["tiny-test"]) == sorted(course_models.STORED_FILES)
+    assert sorted(manifest[name]) == sorted(course_models.STORED_FILES)
 
 
 def test_a_corrupt_or_missing_file_is_refused_with_the_fix(scratch_zoo):
@@ -92,7 +98,7 @@ def test_a_corrupt_or_missing_file_is_refused_with_the_fix(scratch_zoo):
 
 
 def test_an_unknown_or_unstored_model_names_the_known_ones(tmp_path, monkeypatch):
-    point_at(monkeypatch, tmp_path / "models", tmp_path / "runs", [TINY])
+    point_at(monkeypatch, tmp_path / "models", tmp_path / "runs", [TINY, TINY_JAX])
     with pytest.raises(course_models.CourseModelError, match=r"no course model 'gpt-9'.*tiny-test"):
         course_models.path("gpt-9")
     with pytest.raises(course_models.CourseModelError, match="not in"):
