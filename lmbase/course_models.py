@@ -140,6 +140,13 @@ def flag(model: CourseModel, name: str, default: str | None = None) -> str | Non
     return model.args[model.args.index(name) + 1] if name in model.args else default
 
 
+def command_line(record_: dict) -> str:
+    """A record's command as a reader would type it: the output folder, a path on the machine
+    that ran it, written as ``<folder>``."""
+    recipe, _, _ = record_["command"].partition(" --out ")
+    return f"{recipe} --out <folder>"
+
+
 def stored_size_bytes() -> int:
     """Bytes of every course model's files together (the budget is ``SIZE_BUDGET_BYTES``)."""
     return sum((MODELS_DIR / name / file).stat().st_size
