@@ -69,8 +69,6 @@ def _microgpt(name, about, config, train_config, full=()):
 _BABYGPT_FULL = ("--config", "nanogpt-baby", "--corpus", "tinyshakespeare", "--steps", "5000", "--batch-size", "64",
                  "--lr", "1e-3", "--min-lr", "1e-4", "--warmup-steps", "100", "--eval-every", "250",
                  "--eval-batches", "200", "--seed", "0", "--precision", "auto", "--compile", "--sample-tokens", "0")
-_MICROGPT_FULL = ("--config", "shakespeare-char", "--corpus", "tinyshakespeare", "--dtype", "bfloat16",
-                  "--sample-tokens", "0")
 
 
 COURSE_MODELS = {m.name: m for m in (
@@ -78,15 +76,6 @@ COURSE_MODELS = {m.name: m for m in (
              full=_BABYGPT_FULL),
     _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 4000, 500,
              "--arch", "llama"),
-    _babygpt("babygpt-pair-gelu-mlp", "chapter 6's pair: the GELU MLP", "shakespeare-pair", 1500, 250),
-    _babygpt("babygpt-pair-linear-mlp", "chapter 6's pair: the seed's linear MLP", "shakespeare-pair-linear-mlp",
-             1500, 250),
-    _microgpt("microgpt-shakespeare", "microgpt's GPT (chapters 4 and 5), the same shape", "shakespeare-small",
-              "shakespeare-small", full=_MICROGPT_FULL),
-    _microgpt("microgpt-pair-pre-norm", "chapter 4's pair: GPT-2's pre-norm block", "shakespeare-pair",
-              "shakespeare-pair"),
-    _microgpt("microgpt-pair-seed-block", "chapter 4's pair: the seed's block", "shakespeare-pair-seed",
-              "shakespeare-pair"),
 )}
 
 
