@@ -58,6 +58,7 @@ def test_raw_tex_patterns_catch_tex_and_roles(text):
 
 @pytest.mark.parametrize("text", [
     "$5 and $10", "costs $3.50 per hour, $7 with tax", r"C:\Users is a path", "a {note} in braces",
+    r"a hard-coded Windows path (C:\Users…\text.txt)",
     r"\textbackslash-free prose", "cite:p alone",
 ])
 def test_raw_tex_patterns_leave_prose_alone(text):

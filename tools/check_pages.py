@@ -63,12 +63,13 @@ wait(100);
 """
 
 # What counts as TeX or MyST source in visible text. A `$` pair counts only when it encloses a
-# TeX character (backslash, ^, _ or a brace), so that prose about prices ("$5 and $10") does not.
+# TeX character (backslash, ^, _ or a brace), so that prose about prices ("$5 and $10") does not;
+# a command followed by a dot and a letter is a file name in a Windows path (C:\Users\...\text.txt).
 RAW_TEX_PATTERNS = [
     r"\$[^$\n]*[\\^_{}][^$\n]*\$",
     r"\\(?:mathrm|mathcal|mathbf|mathbb|operatorname|text|frac|tfrac|dfrac|partial|sqrt|sum|prod|"
     r"cdot|times|odot|alpha|beta|gamma|epsilon|theta|lambda|sigma|top|left|right|big|Big|begin|end|"
-    r"le|ge|approx|infty|quad|qquad|dots|ldots|lVert|rVert|underbrace|texttt)(?![A-Za-z])",
+    r"le|ge|approx|infty|quad|qquad|dots|ldots|lVert|rVert|underbrace|texttt)(?![A-Za-z]|\.[A-Za-z])",
     r"\\[()\[\]]",
     r"\{(?:cite|doc|ref|numref|eq|term|download|math)(?::[\w-]+)?\}",
 ]
@@ -160,7 +161,9 @@ if (pageWidth > viewport + 1) {
   };
   const all = Array.from(document.body.querySelectorAll('*')).filter(sticks);
   const deepest = all.filter(el => !all.some(other => other !== el && el.contains(other)));
-  stickOut.push(...deepest.slice(0, 3).map(describe));
+  // A heading's "#" link says little: name the block it belongs to as well.
+  stickOut.push(...deepest.slice(0, 3).map(el => (el.textContent || '').trim().length < 3 && el.parentElement
+      ? `${describe(el)} in ${describe(el.parentElement)}` : describe(el)));
 }
 
 // A picture is an image, an embedded SVG object, or an inline SVG of at least 48 px (smaller
