@@ -1,6 +1,7 @@
 """DistributedDataParallel: 2 CPU processes (gloo) under torchrun compute what 1 process computes
 with the same global batch, through the command-line entry point."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from safetensors.numpy import load_file
 
 from babygpt.model import GPT, GPTConfig
 
-ARGS = ["--config", "tiny", "--corpus", "tinyshakespeare", "--steps", "3", "--batch-size", "8", "--warmup-steps", "1",
-        "--eval-every", "3", "--eval-batches", "1", "--precision", "fp32", "--device", "cpu", "--sample-tokens", "20"]
+# Two accumulation micro-steps as well: each process takes its own rows of each micro-step, none twice.
+ARGS = ["--config", "tiny", "--corpus", "tinyshakespeare", "--steps", "3", "--batch-size", "8", "--grad-accum", "2",
+        "--warmup-steps", "1", "--eval-every", "3", "--eval-batches", "1", "--precision", "fp32", "--device", "cpu",
+        "--sample-tokens", "20"]
 
 
 def run(command, tmp_path):
@@ -32,6 +35,10 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     # All-reducing two half-batch gradients sums the same numbers in another order: float32 rounding only.
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-5, rtol=1e-4, err_msg=name)
+    # The loss each step reports is the mean over the whole global batch, all-reduced over the processes.
+    losses = [json.loads((tmp_path / run / "optimizer.json").read_text())["losses"] for run in ("one", "two")]
+    assert len(losses[0]) == 3
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
     # Both really trained: the weights moved away from the seed-0 initialisation.
     start = GPT(GPTConfig.named("tiny"), seed=0).tok_emb.weight.detach().numpy()
     assert np.abs(a["tok_emb.weight"] - start).max() > 1e-3

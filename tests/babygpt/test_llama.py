@@ -172,3 +172,21 @@ def test_sampling_settings_and_ids_that_would_do_something_else_are_refused():
         model(torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"got shape \(4,\)"):
         model.generate(torch.zeros(4, dtype=torch.long), 2)
+
+
+def test_sample_next_top_k_keeps_exactly_k_tokens_and_their_proportions():
+    from babygpt.llama import sample_next
+
+    probs = torch.tensor([0.1, 0.4, 0.2, 0.3])
+    logits = probs.log().expand(20_000, 4)
+    tokens = sample_next(logits, top_k=2, generator=torch.Generator().manual_seed(0))[:, 0]
+    freq = torch.bincount(tokens, minlength=4).double() / len(tokens)
+    # the 2 likeliest (ids 1 and 3) renormalised: 4/7 and 3/7 (20,000 draws: 4 standard deviations is 0.014)
+    torch.testing.assert_close(freq, torch.tensor([0.0, 4 / 7, 0.0, 3 / 7], dtype=torch.float64), atol=0.014, rtol=0)
+    plain = sample_next(logits, generator=torch.Generator().manual_seed(0))[:, 0]
+    torch.testing.assert_close(torch.bincount(plain, minlength=4).double() / len(plain), probs.double(), atol=0.014,
+                               rtol=0)
+    # temperature 0.5 squares the probabilities before renormalising
+    sharp = sample_next(logits, temperature=0.5, generator=torch.Generator().manual_seed(0))[:, 0]
+    torch.testing.assert_close(torch.bincount(sharp, minlength=4).double() / len(sharp),
+                               (probs.double() ** 2) / (probs.double() ** 2).sum(), atol=0.014, rtol=0)

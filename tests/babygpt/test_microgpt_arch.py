@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from babygpt.checkpoint import load_model, save_model
-from babygpt.microgpt_arch import BLOCK_STYLES, MicroGPT, MicroGPTConfig, microgpt_tensors
+from babygpt.microgpt_arch import BLOCK_STYLES, MicroGPT, MicroGPTConfig, layer_norm, microgpt_tensors
 from lmbase.checkpoint import CheckpointError, load_checkpoint
 from lmbase.microgpt_config import seed_config
 
@@ -120,6 +120,18 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
     assert torch.equal(loaded(ids), model(ids))
     with pytest.raises(CheckpointError, match="n_layer=2, this one expects n_layer=3"):
         load_model(tmp_path / "ckpt", expect=replace(config, n_layer=3))
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_both_layer_norm_forms_match_float64_where_eps_matters(inside):
+    # rows of spread 1e-3 (variance 1e-6, below eps = 1e-5): sqrt(var + eps) and std + eps differ by 3x here
+    x = torch.randn(4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1e-3
+    scale, bias = torch.linspace(0.5, 2.0, 16, dtype=torch.float64), torch.linspace(-1.0, 1.0, 16, dtype=torch.float64)
+    centred = x - x.mean(-1, keepdim=True)
+    var = (centred**2).mean(-1, keepdim=True)
+    sigma = (var + 1e-5).sqrt() if inside else var.sqrt() + 1e-5
+    got = layer_norm(x.float(), scale.float(), bias.float(), 1e-5, inside)
+    torch.testing.assert_close(got.double(), scale * centred / sigma + bias, rtol=1e-5, atol=1e-5)
 
 
 def test_causal_and_errors():

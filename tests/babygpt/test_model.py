@@ -140,3 +140,25 @@ def test_token_ids_without_a_batch_axis_are_refused_with_the_fix():
         model.generate(torch.zeros(3, dtype=torch.long), 2)
     with pytest.raises(TypeError, match=r"must be a torch.Tensor of shape \(batch, seq\), got a list"):
         model([[1, 2, 3]])
+
+
+def test_generate_with_top_k_draws_only_among_the_k_likeliest_tokens():
+    model = GPT(GPTConfig.named("tiny"), seed=3).eval()
+    prompt = torch.randint(0, 65, (256, 8), generator=torch.Generator().manual_seed(0))
+    allowed = model(prompt)[:, -1].topk(3).indices
+    drawn = model.generate(prompt, 1, top_k=3, generator=torch.Generator().manual_seed(1))[:, -1]
+    assert (drawn[:, None] == allowed).any(dim=1).all()
+    assert len(set((drawn[:, None] == allowed).float().argmax(1).tolist())) == 3  # each of the three is drawn
+
+
+def test_initialisation_is_gpt2s_with_the_residual_projections_scaled_down():
+    model = GPT(GPTConfig.named("tiny", n_layer=4), seed=0)  # residual projections: 0.02 / sqrt(2 * 4)
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            assert torch.equal(p, torch.zeros_like(p)), name
+        elif p.ndim == 1:
+            assert torch.equal(p, torch.ones_like(p)), name
+        else:
+            std = 0.02 / math.sqrt(8) if name.endswith("proj.weight") else 0.02
+            # 4,096 or more draws a matrix: the sample std is within 5 % of the true one many times over
+            assert abs(p.std().item() / std - 1) < 0.05 and abs(p.mean().item()) < std / 10, name

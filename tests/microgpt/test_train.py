@@ -3,10 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from microgpt.model import GPTConfig, init_params
-from microgpt.train import TrainConfig, evaluate, make_schedule, perplexity, train
+from microgpt.train import TrainConfig, evaluate, make_optimizer, make_schedule, perplexity, train
 
 CONFIG = GPTConfig(vocab_size=16, context=16, n_layer=1, n_head=2, d_model=32, dropout=0.1)
 TC = TrainConfig(batch_size=8, steps=8, peak_lr=1e-2, warmup_steps=2, decay_steps=8, end_lr=1e-3,
@@ -71,3 +72,38 @@ def test_schedule_and_optimizer_match_the_seed():
 def test_resume_without_a_folder_says_which_argument_is_missing(data):
     with pytest.raises(ValueError, match="resume=True continues from the checkpoint in out_dir, but out_dir is None"):
         train(CONFIG, TC, *data, resume=True, progress=False)
+
+
+def test_the_optimizer_is_clipping_then_adamw_with_decoupled_weight_decay():
+    # AdamW written out in float64 (Loshchilov & Hutter 2019): the decay lr * wd * w is added to
+    # Adam's step, outside its m / sqrt(v) ratio; Adam + L2 would put wd * w into the gradient.
+    tc = TrainConfig(peak_lr=0.1, warmup_steps=1, decay_steps=5, end_lr=0.01, weight_decay=0.5, clip_norm=2.0,
+                     b1=0.8, b2=0.9)
+    optimizer, schedule = make_optimizer(tc), make_schedule(tc)
+    w = np.array([[3.0, -2.0], [0.5, 1.0]])
+    grads = [np.array([[0.3, -0.1], [0.2, 0.05]]), np.array([[-0.2, 0.4], [0.1, -0.3]]),
+             np.array([[30.0, -40.0], [0.0, 0.0]]),  # global norm 50: clipped to norm 2
+             np.array([[0.1, 0.1], [-0.2, 0.3]])]
+    params = {"w": jnp.asarray(w, jnp.float32)}
+    state = optimizer.init(params)
+    m = v = np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        updates, state = optimizer.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        params = optax.apply_updates(params, updates)
+        g = g * min(1.0, tc.clip_norm / np.linalg.norm(g))
+        m, v = tc.b1 * m + (1 - tc.b1) * g, tc.b2 * v + (1 - tc.b2) * g**2
+        adam = (m / (1 - tc.b1**t)) / (np.sqrt(v / (1 - tc.b2**t)) + 1e-8)
+        w = w - float(schedule(t - 1)) * (adam + tc.weight_decay * w)
+        np.testing.assert_allclose(np.asarray(params["w"]), w, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
+    assert np.abs(w - np.array([[3.0, -2.0], [0.5, 1.0]])).max() > 0.2  # the updates were not negligible
+
+
+def test_every_step_draws_new_dropout_masks():
+    # With a learning rate of 0 the weights never move, and a text of one repeated token makes every
+    # batch the same: the loss can only change from step to step through the dropout masks.
+    frozen = TrainConfig(batch_size=8, steps=4, peak_lr=0.0, warmup_steps=1, decay_steps=4, end_lr=0.0,
+                         eval_interval=100)
+    ids = np.zeros(400, dtype=np.int64)
+    params, history = train(CONFIG, frozen, ids, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(init_params(CONFIG))))
+    assert len(set(history["loss"])) == 4, history["loss"]
