@@ -52,8 +52,9 @@ def test_a_config_json_without_a_field_names_the_file_and_the_way_to_recover(tmp
     data = json.loads(path.read_text())
     del data["n_head"]
     path.write_text(json.dumps(data))
-    with pytest.raises(CheckpointError, match=f"{re.escape(str(path))} has no n_head, which a GPTConfig needs: .*delete the folder"):
+    where = re.escape(str(path))
+    with pytest.raises(CheckpointError, match=f"{where} has no n_head, which a GPTConfig needs: .*delete the folder"):
         load_model(tmp_path / "ckpt")
     path.write_text(json.dumps({**data, "n_head": 3}))
-    with pytest.raises(CheckpointError, match=f"{re.escape(str(path))} does not describe a valid GPTConfig: d_model=64 is not "):
+    with pytest.raises(CheckpointError, match=f"{where} does not describe a valid GPTConfig: d_model=64 is not "):
         load_model(tmp_path / "ckpt")
