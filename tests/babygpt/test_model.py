@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from babygpt.model import GPT, NAMED_CONFIGS, GPTConfig, cross_entropy
 
@@ -162,3 +163,13 @@ def test_initialisation_is_gpt2s_with_the_residual_projections_scaled_down():
             std = 0.02 / math.sqrt(8) if name.endswith("proj.weight") else 0.02
             # 4,096 or more draws a matrix: the sample std is within 5 % of the true one many times over
             assert abs(p.std().item() / std - 1) < 0.05 and abs(p.mean().item()) < std / 10, name
+
+
+def test_linear_mlp_is_the_seeds_gelu_after_both_layers_one_linear_map():
+    config = GPTConfig.named("tiny", bias=False, linear_mlp=True)
+    block = GPT(config, seed=0).blocks[0].mlp.eval()
+    x = torch.randn(5, config.d_model, generator=torch.Generator().manual_seed(0))
+    collapsed = block.proj.weight @ block.fc.weight  # (d, d): the two layers are one matrix
+    torch.testing.assert_close(block(x), F.gelu(x @ collapsed.T), rtol=1e-5, atol=1e-6)
+    fixed = GPT(GPTConfig.named("tiny", bias=False), seed=0).blocks[0].mlp.eval()
+    assert not torch.allclose(fixed(x), block(x))  # the default puts the GELU between the layers
