@@ -171,3 +171,21 @@ def test_each_evaluation_batch_reads_other_windows(data):
     one, four = (Trainer(GPT(CONFIG), *data, train_config(eval_batches=n), device="cpu", progress=False).evaluate()
                  for n in (1, 4))
     assert one != four  # the mean over 4 batches is not the first batch's loss four times
+
+
+def test_under_fp16_clipping_sees_the_true_gradient_not_the_scaled_one(data, monkeypatch):
+    # The GradScaler multiplies the loss by 2**16; the gradient must be unscaled before its norm is clipped.
+    clip = torch.nn.utils.clip_grad_norm_
+    norms = {}
+    for precision in ("fp32", "fp16"):
+        seen = norms[precision] = []
+
+        def recording_clip(parameters, max_norm, *args, **kwargs):
+            total = clip(parameters, max_norm, *args, **kwargs)
+            seen.append(total.item())
+            return total
+
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
+        Trainer(GPT(CONFIG), *data, train_config(steps=3, precision=precision), device="cpu", progress=False).train()
+    assert len(norms["fp16"]) == 3
+    np.testing.assert_allclose(norms["fp16"], norms["fp32"], rtol=0.05)

@@ -64,6 +64,15 @@ def test_sample_filters():
     np.testing.assert_allclose(freq(temperature=0.5), sharp / sharp.sum(), atol=0.035)
 
 
+def test_top_p_keeps_the_smallest_set_that_reaches_p_on_an_exact_tie():
+    # four tokens of probability 1/4 exactly: the running sums 0, 1/4, 1/2, 3/4 are exact in float32,
+    # and 1/4 + 1/4 reaches top_p = 0.5, so a third token is not needed
+    logits = jnp.zeros((1, 4))
+    keys = jax.random.split(jax.random.key(0), 400)
+    tokens = np.asarray(jax.vmap(lambda k: sample_next_token(logits, k, top_p=0.5)[0])(keys))
+    assert len(np.unique(tokens)) == 2
+
+
 def test_generation_errors(params):
     with pytest.raises(ValueError, match="token id 30 is outside the vocabulary"):
         generate(params, [1, 30], CONFIG, 3)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from microgpt.layers import dropout, feed_forward, layer_norm, sinusoidal_positions
+from microgpt.layers import dropout, feed_forward, layer_norm, sinusoidal_positions, split_key
 
 
 @pytest.fixture
@@ -75,3 +75,11 @@ def test_dropout_identity_without_key_and_unbiased_with_one():
     np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.75], rtol=1e-6)
     assert abs((y == 0).mean() - 0.25) < 0.01  # 40,000 draws: 5 standard deviations is 0.011
     assert abs(y.mean() - 1.0) < 0.02
+
+
+def test_split_key_gives_distinct_keys_so_no_two_dropouts_share_a_mask():
+    keys = split_key(jax.random.key(0), 4)
+    assert len({tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in keys}) == 4
+    masks = [np.asarray(dropout(jnp.ones(64), 0.5, k)) for k in keys]
+    assert len({m.tobytes() for m in masks}) == 4
+    assert split_key(None, 3) == [None, None, None]  # no key, no dropout, in every place
