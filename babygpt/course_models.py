@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from lmbase import course_models
-from lmbase.batches import train_val_split
 from lmbase.char_tokenizer import CharTokenizer
 from lmbase.checkpoint import load_checkpoint, save_checkpoint
-from lmbase.corpora import load_text
+from lmbase.course_models import validation_ids
 
 from .checkpoint import load_model, model_tensors
 from .model import cross_entropy
@@ -23,11 +22,6 @@ def load(name: str):
     """``(model, tokenizer)`` of course model ``name``, in eval mode, float32, on the CPU."""
     model, config_json = load_model(course_models.path(name))
     return model.eval(), CharTokenizer(config_json["tokenizer"]["chars"])
-
-
-def validation_ids(corpus: str, tokenizer: CharTokenizer) -> np.ndarray:
-    """The validation split (the last 10 %) of ``corpus``, as the trainer made it."""
-    return train_val_split(tokenizer.encode(load_text(corpus)), 0.1)[1]
 
 
 @torch.no_grad()

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .batches import train_val_split
+from .corpora import load_text
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MANIFEST = MODELS_DIR / "MANIFEST.json"
 RECORD_FILE = "record.json"
@@ -140,6 +143,12 @@ def stored_size_bytes() -> int:
     """Bytes of every course model's files together (the budget is ``SIZE_BUDGET_BYTES``)."""
     return sum((MODELS_DIR / name / file).stat().st_size
                for name, files in read_manifest().items() for file in files)
+
+
+def validation_ids(corpus: str, tokenizer) -> np.ndarray:
+    """The validation split (the last 10 %) of ``corpus`` encoded by ``tokenizer``, as both
+    trainers make it."""
+    return train_val_split(tokenizer.encode(load_text(corpus)), 0.1)[1]
 
 
 def validation_windows(ids: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,10 +10,9 @@ import jax
 import numpy as np
 
 from lmbase import course_models
-from lmbase.batches import train_val_split
 from lmbase.char_tokenizer import CharTokenizer
 from lmbase.checkpoint import load_checkpoint, save_checkpoint
-from lmbase.corpora import load_text
+from lmbase.course_models import validation_ids
 from lmbase.microgpt_config import config_to_json
 
 from . import checkpoint
@@ -26,11 +25,6 @@ def load(name: str):
     """``(params, config, tokenizer)`` of course model ``name``, float32."""
     params, config, config_json = checkpoint.load(course_models.path(name))
     return params, config, CharTokenizer(config_json["tokenizer"]["chars"])
-
-
-def validation_ids(corpus: str, tokenizer: CharTokenizer) -> np.ndarray:
-    """The validation split (the last 10 %) of ``corpus``, as the trainer made it."""
-    return train_val_split(tokenizer.encode(load_text(corpus)), 0.1)[1]
 
 
 def validation_loss(params, config: GPTConfig, val_ids: np.ndarray, batch_size: int = 64) -> float:
