@@ -112,3 +112,14 @@ def test_validation_windows_cover_the_text_once():
     assert x.ravel().tolist() == list(range(20)) and y.ravel().tolist() == list(range(1, 21))
     with pytest.raises(ValueError, match="do not fill one window"):
         course_models.validation_windows(ids[:5], 5)
+
+
+def test_the_smoothed_training_loss_is_a_running_mean_ending_at_each_window():
+    record = {"log": {"loss": [4.0, 2.0, 3.0, 1.0]}}
+    steps, loss = course_models.smoothed_training_loss(record, window=2)
+    assert steps.tolist() == [2, 3, 4] and loss.tolist() == [3.0, 2.5, 2.0]
+
+
+def test_the_command_line_hides_only_the_runs_folder():
+    record = {"command": "python -m babygpt.train --config tiny --steps 4 --out /some/run/folder"}
+    assert course_models.command_line(record) == "python -m babygpt.train --config tiny --steps 4 --out <folder>"

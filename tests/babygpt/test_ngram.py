@@ -10,7 +10,7 @@ from nltk.lm.vocabulary import Vocabulary
 from nltk.util import ngrams
 
 from babygpt.neural_bigram import bigram_counts, train_neural_bigram
-from babygpt.ngram import NGramModel
+from babygpt.ngram import NGramModel, count_baselines
 from lmbase.char_tokenizer import CharTokenizer
 
 TEXT = (
@@ -129,3 +129,13 @@ def test_neural_bigram_converges_to_the_add_k_counts():
     optimum = -np.sum((counts + 1) * np.log(target)) / np.sum(counts + 1)
     assert losses[0] == pytest.approx(np.log(V)) and losses[-1] == pytest.approx(optimum, abs=1e-5)
     assert model(torch.tensor([[0, 1]])).shape == (1, 2, V)
+
+
+def test_count_baselines_are_the_add_1_bigram_and_the_witten_bell_5_gram_in_nats():
+    rng = np.random.default_rng(0)
+    train, val = rng.integers(0, 5, 3000), rng.integers(0, 5, 500)
+    baselines = count_baselines(train, val, 5)
+    bigram = NGramModel(2, 5, "add-k", k=1.0).fit(train)
+    five_gram = NGramModel(5, 5, "witten-bell").fit(train)
+    assert baselines["bigram, add-1"] == pytest.approx(np.log(bigram.perplexity(val)))
+    assert baselines["5-gram, Witten-Bell"] == pytest.approx(np.log(five_gram.perplexity(val)))
