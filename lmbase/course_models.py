@@ -77,8 +77,19 @@ _BABYGPT_FULL = ("--config", "nanogpt-baby", "--corpus", "tinyshakespeare", "--s
 COURSE_MODELS = {m.name: m for m in (
     _babygpt("babygpt-shakespeare", "babygpt's GPT (chapter 6), 1.81M parameters", "shakespeare-small", 4000,
              full=_BABYGPT_FULL),
-    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 4000, 500,
+    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2500, 500,
              "--arch", "llama"),
+    _microgpt("microgpt-shakespeare", "microgpt's GPT (chapters 4 and 5), the same shape", "shakespeare-small",
+              "shakespeare-small"),
+    # chapter 4's pair: the seed's block against the corrected one, all else equal
+    _microgpt("microgpt-pair", "microgpt's corrected block (chapter 4), width 128", "shakespeare-pair",
+              "shakespeare-pair"),
+    _microgpt("microgpt-pair-seed", "the seed's block (chapter 4), width 128", "shakespeare-pair-seed",
+              "shakespeare-pair"),
+    # chapter 6's pair: the GELU MLP against the seed's linear one, all else equal
+    _babygpt("babygpt-pair", "babygpt's GELU MLP (chapter 6), width 128", "shakespeare-pair", 800, 200),
+    _babygpt("babygpt-pair-linear-mlp", "the seed's linear MLP (chapter 6), width 128",
+             "shakespeare-pair-linear-mlp", 800, 200),
 )}
 
 

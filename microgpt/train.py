@@ -76,7 +76,7 @@ NAMED_TRAIN_CONFIGS = {
     "shakespeare-char-seed": TrainConfig(batch_size=64, steps=5000, peak_lr=1e-3, warmup_steps=100, decay_steps=5000,
                                          end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
     # The course models (lmbase.course_models), sized for a 2-core CPU: lr 2e-3 -> 2e-4, batch 32.
-    "shakespeare-small": TrainConfig(batch_size=32, steps=2000, peak_lr=2e-3, warmup_steps=100, decay_steps=2000,
+    "shakespeare-small": TrainConfig(batch_size=32, steps=3000, peak_lr=2e-3, warmup_steps=100, decay_steps=3000,
                                      end_lr=2e-4, weight_decay=0.1, b2=0.99, eval_interval=500, eval_batches=20),
     "shakespeare-pair": TrainConfig(batch_size=32, steps=800, peak_lr=2e-3, warmup_steps=100, decay_steps=800,
                                     end_lr=2e-4, weight_decay=0.1, b2=0.99, eval_interval=200, eval_batches=20),
