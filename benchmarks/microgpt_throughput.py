@@ -22,7 +22,7 @@ from lmbase.flops import mfu, peak_flops, training_flops_per_token
 from microgpt.data_parallel import batch_sharded, make_mesh, replicated
 from microgpt.generate import generate
 from microgpt.model import GPTConfig, count_params, init_params
-from microgpt.train import TrainConfig, make_optimizer, make_train_step
+from microgpt.train import PRECISIONS, TrainConfig, make_optimizer, make_train_step
 
 
 def main(argv=None):
@@ -30,7 +30,7 @@ def main(argv=None):
     parser.add_argument("--config", default="shakespeare-char")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--context", type=int, default=None)
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--precision", default="bf16", choices=sorted(PRECISIONS))
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps (compilation)")
     parser.add_argument("--peak-flops", type=float, default=None, help="peak FLOP/s of one device")
@@ -40,7 +40,7 @@ def main(argv=None):
 
     overrides = {"dropout": 0.0} if args.context is None else {"dropout": 0.0, "context": args.context}
     config = GPTConfig.named(args.config, **overrides)
-    tc = TrainConfig(batch_size=args.batch_size, compute_dtype=args.dtype)
+    tc = TrainConfig(batch_size=args.batch_size, precision=args.precision)
     mesh = make_mesh()
     devices = jax.devices()
     params = jax.device_put(init_params(config), replicated(mesh))
@@ -66,7 +66,7 @@ def main(argv=None):
     per_token = training_flops_per_token(n_params, config.n_layer, config.d_model, config.context)
     peak = args.peak_flops or peak_flops(devices[0].device_kind)
     print(f"config {args.config}: {n_params:,} parameters, {config.n_layer} layers, {config.n_head} heads, "
-          f"d_model {config.d_model}, context {config.context}, batch {args.batch_size}, {args.dtype}")
+          f"d_model {config.d_model}, context {config.context}, batch {args.batch_size}, {args.precision}")
     print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform})")
     print(f"step time: {seconds * 1e3:.1f} ms   tokens/s: {tokens / seconds:,.0f}   "
           f"FLOPs/token: {per_token:.3e}   achieved: {tokens / seconds * per_token / 1e12:.2f} TFLOP/s")

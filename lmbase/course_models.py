@@ -64,7 +64,7 @@ def _babygpt(name, about, config, steps, eval_every=500, *extra, full=()):
 
 def _microgpt(name, about, config, train_config, full=()):
     args = ("--config", config, "--train-config", train_config, "--corpus", "tinyshakespeare",
-            "--dtype", "float32", "--sample-tokens", "0")
+            "--precision", "fp32", "--sample-tokens", "0")
     return CourseModel(name, "microgpt.train", args, about, full)
 
 

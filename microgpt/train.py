@@ -31,7 +31,8 @@ from . import checkpoint
 from .data_parallel import batch_sharded, check_batch_divisible, make_mesh, replicated
 from .model import GPTConfig, init_params, loss_fn
 
-COMPUTE_DTYPES = {"bfloat16": jnp.bfloat16, "float32": jnp.float32}
+# babygpt names its precisions the same way (babygpt.train.PRECISIONS)
+PRECISIONS = {"bf16": jnp.bfloat16, "fp32": jnp.float32}
 
 
 @dataclass(frozen=True)
@@ -40,22 +41,23 @@ class TrainConfig:
 
     batch_size: int = 64
     steps: int = 5000
-    peak_lr: float = 5e-4
+    lr: float = 5e-4
     warmup_steps: int = 100
     decay_steps: int = 5000  # optax counts these from step 0, warmup included
-    end_lr: float = 1e-5
+    min_lr: float = 1e-5
     weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    b1: float = 0.9
-    b2: float = 0.999
-    compute_dtype: str = "bfloat16"
-    eval_interval: int = 250
+    grad_clip: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    decay_all: bool = False  # the seed's optax.adamw decays every parameter; nanoGPT only the matrices
+    precision: str = "bf16"
+    eval_every: int = 250
     eval_batches: int = 20
     seed: int = 0
 
     def __post_init__(self):
-        if self.compute_dtype not in COMPUTE_DTYPES:
-            raise ValueError(f"compute_dtype={self.compute_dtype!r}: use one of {sorted(COMPUTE_DTYPES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}: use one of {sorted(PRECISIONS)}")
         if self.batch_size < 1 or self.steps < 0:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1 and steps={self.steps} >= 0")
 
@@ -68,33 +70,43 @@ class TrainConfig:
 
 NAMED_TRAIN_CONFIGS = {
     # the seed's README, experiment 1 (batch 128, decay 7600) and experiment 2 (batch 64, decay 20000)
-    "seed-17m": TrainConfig(batch_size=128, steps=7600, peak_lr=5e-4, warmup_steps=100, decay_steps=7600, end_lr=1e-5),
-    "seed-10m": TrainConfig(batch_size=64, steps=20000, peak_lr=5e-4, warmup_steps=100, decay_steps=20000, end_lr=1e-5),
+    "seed-17m": TrainConfig(batch_size=128, steps=7600, lr=5e-4, warmup_steps=100, decay_steps=7600, min_lr=1e-5,
+                            decay_all=True),
+    "seed-10m": TrainConfig(batch_size=64, steps=20000, lr=5e-4, warmup_steps=100, decay_steps=20000, min_lr=1e-5,
+                            decay_all=True),
     # nanoGPT's Tiny Shakespeare character recipe (lr 1e-3 -> 1e-4, beta2 0.99, weight decay 0.1)
-    "shakespeare-char": TrainConfig(batch_size=64, steps=5000, peak_lr=1e-3, warmup_steps=100, decay_steps=5000,
-                                    end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
-    "shakespeare-char-seed": TrainConfig(batch_size=64, steps=5000, peak_lr=1e-3, warmup_steps=100, decay_steps=5000,
-                                         end_lr=1e-4, weight_decay=0.1, b2=0.99, eval_interval=250, eval_batches=200),
+    "shakespeare-char": TrainConfig(batch_size=64, steps=5000, lr=1e-3, warmup_steps=100, decay_steps=5000,
+                                    min_lr=1e-4, weight_decay=0.1, beta2=0.99, eval_every=250, eval_batches=200),
     # The course models (lmbase.course_models), sized for a 2-core CPU: lr 2e-3 -> 2e-4, batch 32.
-    "shakespeare-small": TrainConfig(batch_size=32, steps=3000, peak_lr=2e-3, warmup_steps=100, decay_steps=3000,
-                                     end_lr=2e-4, weight_decay=0.1, b2=0.99, eval_interval=500, eval_batches=20),
-    "shakespeare-pair": TrainConfig(batch_size=32, steps=800, peak_lr=2e-3, warmup_steps=100, decay_steps=800,
-                                    end_lr=2e-4, weight_decay=0.1, b2=0.99, eval_interval=200, eval_batches=20),
-    "tiny": TrainConfig(batch_size=8, steps=50, peak_lr=3e-3, warmup_steps=5, decay_steps=50, end_lr=3e-4,
-                        eval_interval=25, eval_batches=2),
+    "shakespeare-small": TrainConfig(batch_size=32, steps=3000, lr=2e-3, warmup_steps=100, decay_steps=3000,
+                                     min_lr=2e-4, weight_decay=0.1, beta2=0.99, eval_every=500, eval_batches=20),
+    "shakespeare-pair": TrainConfig(batch_size=32, steps=800, lr=2e-3, warmup_steps=100, decay_steps=800,
+                                    min_lr=2e-4, weight_decay=0.1, beta2=0.99, eval_every=200, eval_batches=20),
+    "tiny": TrainConfig(batch_size=8, steps=50, lr=3e-3, warmup_steps=5, decay_steps=50, min_lr=3e-4,
+                        eval_every=25, eval_batches=2),
 }
+# the seed's block trained by the same recipe, so that `--config shakespeare-char-seed` alone trains
+NAMED_TRAIN_CONFIGS["shakespeare-char-seed"] = NAMED_TRAIN_CONFIGS["shakespeare-char"]
 
 
 def make_schedule(tc: TrainConfig):
-    """Linear warmup from 0 to ``peak_lr``, then cosine decay to ``end_lr`` at ``decay_steps``."""
-    return optax.warmup_cosine_decay_schedule(0.0, tc.peak_lr, tc.warmup_steps, tc.decay_steps, tc.end_lr)
+    """Linear warmup from 0 to ``lr``, then cosine decay to ``min_lr`` at ``decay_steps``."""
+    return optax.warmup_cosine_decay_schedule(0.0, tc.lr, tc.warmup_steps, tc.decay_steps, tc.min_lr)
+
+
+def decayed(params) -> dict:
+    """Which parameters weight decay applies to: the matrices (embeddings, projections), not the
+    LayerNorm gains and biases, as in babygpt and nanoGPT. A tree of bools shaped like ``params``."""
+    return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
 def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    """Clip the global gradient norm, then AdamW with decoupled weight decay on the schedule."""
+    """Clip the global gradient norm, then AdamW with decoupled weight decay on the schedule
+    (on every parameter when ``tc.decay_all``, the seed's choice; on the matrices otherwise)."""
     return optax.chain(
-        optax.clip_by_global_norm(tc.clip_norm),
-        optax.adamw(make_schedule(tc), b1=tc.b1, b2=tc.b2, weight_decay=tc.weight_decay),
+        optax.clip_by_global_norm(tc.grad_clip),
+        optax.adamw(make_schedule(tc), b1=tc.beta1, b2=tc.beta2, weight_decay=tc.weight_decay,
+                    mask=None if tc.decay_all else decayed),
     )
 
 
@@ -107,12 +119,12 @@ def cast_tree(tree, dtype):
 def make_train_step(config: GPTConfig, tc: TrainConfig, mesh):
     """The jitted step ``(params, opt_state, x, y, key) -> (params, opt_state, loss)``.
 
-    The forward and backward run in ``compute_dtype`` on a copy of the float32 parameters;
+    The forward and backward run in ``precision`` on a copy of the float32 parameters;
     the gradients come back in float32 (the cast is differentiated) and update the masters.
     Parameters and state are replicated over ``mesh`` and ``x``, ``y`` sharded along the batch.
     Cached, so that runs of the same configuration (a resumed run) reuse the compiled step.
     """
-    dtype = COMPUTE_DTYPES[tc.compute_dtype]
+    dtype = PRECISIONS[tc.precision]
     optimizer = make_optimizer(tc)
 
     def step(params, opt_state, x, y, key):
@@ -134,13 +146,13 @@ def _eval_loss(params, x, y, config, dtype):
 
 
 def evaluate(params, ids: np.ndarray, config: GPTConfig, *, batch_size: int, n_batches: int,
-             compute_dtype: str = "bfloat16", seed: int = 1234) -> float:
+             precision: str = "bf16", seed: int = 1234) -> float:
     """Mean loss (nats per token) over ``n_batches`` fixed random windows of ``ids``, no dropout.
 
     The windows come from ``seed``, so every evaluation of a run sees the same text.
     """
     sampler = BatchSampler(ids, batch_size, config.context, seed=seed)
-    dtype = COMPUTE_DTYPES[compute_dtype]
+    dtype = PRECISIONS[precision]
     losses = [float(_eval_loss(params, jnp.asarray(x), jnp.asarray(y), config, dtype))
               for x, y in (sampler.sample() for _ in range(n_batches))]
     return float(np.mean(losses))
@@ -152,7 +164,7 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
           progress: bool = True, params=None) -> tuple[dict, dict]:
     """Train ``config`` with ``tc`` on ``train_ids``; returns ``(params, history)``.
 
-    history: ``step`` and ``loss`` per step; ``eval_step``, ``val_loss`` every ``eval_interval``
+    history: ``step`` and ``loss`` per step; ``eval_step``, ``val_loss`` every ``eval_every``
     steps and at the end (when ``val_ids`` is given). With ``out_dir`` a checkpoint is written
     every ``checkpoint_interval`` steps and at the end; ``resume=True`` continues from it exactly
     (the same batches, dropout masks and updates as an uninterrupted run). ``stop_at`` ends the
@@ -194,7 +206,7 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
             return
         history["eval_step"].append(at_step)
         history["val_loss"].append(evaluate(params, val_ids, config, batch_size=tc.batch_size,
-                                            n_batches=tc.eval_batches, compute_dtype=tc.compute_dtype))
+                                            n_batches=tc.eval_batches, precision=tc.precision))
 
     bar = tqdm(range(start, end), initial=start, total=tc.steps, disable=not progress, desc="train")
     step = start - 1
@@ -205,7 +217,7 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
         history["step"].append(step + 1)
         history["loss"].append(float(loss))
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
-        if (step + 1) % tc.eval_interval == 0 and step + 1 != tc.steps:
+        if (step + 1) % tc.eval_every == 0 and step + 1 != tc.steps:
             run_eval(step + 1)
         if out_dir is not None and checkpoint_interval and (step + 1) % checkpoint_interval == 0:
             save()
@@ -237,8 +249,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--context", type=int, default=None)
-    parser.add_argument("--eval-interval", type=int, default=None)
-    parser.add_argument("--dtype", choices=sorted(COMPUTE_DTYPES), default=None)
+    parser.add_argument("--eval-every", type=int, default=None)
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
     parser.add_argument("--sample-tokens", type=int, default=500)
@@ -255,7 +267,7 @@ def main(argv=None):
         overrides["context"] = args.context
     config = GPTConfig.named(args.config, **overrides)
     train_overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size,
-                                         "eval_interval": args.eval_interval, "compute_dtype": args.dtype}.items()
+                                         "eval_every": args.eval_every, "precision": args.precision}.items()
                        if v is not None}
     tc = TrainConfig.named(args.train_config or args.config, **train_overrides)
     if args.steps is not None:
@@ -264,7 +276,7 @@ def main(argv=None):
     print(f"{args.config}: {config}\n{tc}\n{len(jax.devices())} device(s): {jax.devices()[0].platform}")
     started = time.perf_counter()
     params, history = train(config, tc, train_ids, val_ids, out_dir=out, resume=args.resume, stop_at=args.stop_at,
-                            checkpoint_interval=max(1, tc.eval_interval), tokenizer_chars="".join(tokenizer.chars))
+                            checkpoint_interval=max(1, tc.eval_every), tokenizer_chars="".join(tokenizer.chars))
     elapsed = time.perf_counter() - started
     if history["val_loss"]:
         print(f"step {history['eval_step'][-1]}: validation loss {history['val_loss'][-1]:.4f} "

@@ -10,7 +10,7 @@ from microgpt.train import main
 def test_cli_trains_checkpoints_and_samples(tmp_path, capsys):
     out = tmp_path / "run"
     history = main(["--config", "tiny", "--corpus", "tinyshakespeare", "--steps", "6", "--batch-size", "4",
-                    "--context", "32", "--eval-interval", "3", "--sample-tokens", "40", "--out", str(out)])
+                    "--context", "32", "--eval-every", "3", "--sample-tokens", "40", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "validation loss" in printed
     assert history["step"] == [1, 2, 3, 4, 5, 6] and history["eval_step"] == [3, 6]

@@ -19,8 +19,8 @@ SCRIPT = textwrap.dedent("""
 
     assert len(jax.devices()) == 8, jax.devices()
     config = GPTConfig(vocab_size=16, context=16, n_layer=1, n_head=2, d_model=32)
-    tc = TrainConfig(batch_size=16, steps=4, peak_lr=1e-2, warmup_steps=1, decay_steps=4,
-                     compute_dtype="float32", eval_interval=100, eval_batches=1)
+    tc = TrainConfig(batch_size=16, steps=4, lr=1e-2, warmup_steps=1, decay_steps=4,
+                     precision="fp32", eval_every=100, eval_batches=1)
     ids = np.random.default_rng(0).integers(0, 16, 3000)
     p8, h8 = train(config, tc, ids, mesh=make_mesh(), progress=False)
     p1, h1 = train(config, tc, ids, mesh=make_mesh(jax.devices()[:1]), progress=False)

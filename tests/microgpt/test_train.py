@@ -10,8 +10,8 @@ from microgpt.model import GPTConfig, init_params
 from microgpt.train import TrainConfig, evaluate, make_optimizer, make_schedule, perplexity, train
 
 CONFIG = GPTConfig(vocab_size=16, context=16, n_layer=1, n_head=2, d_model=32, dropout=0.1)
-TC = TrainConfig(batch_size=8, steps=8, peak_lr=1e-2, warmup_steps=2, decay_steps=8, end_lr=1e-3,
-                 eval_interval=4, eval_batches=2)
+TC = TrainConfig(batch_size=8, steps=8, lr=1e-2, warmup_steps=2, decay_steps=8, min_lr=1e-3,
+                 eval_every=4, eval_batches=2)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_evaluate_is_deterministic_and_perplexity_is_exp(data, uninterrupted):
 
 def test_schedule_and_optimizer_match_the_seed():
     seed = TrainConfig.named("seed-10m")
-    assert (seed.batch_size, seed.peak_lr, seed.warmup_steps, seed.decay_steps, seed.end_lr) == (64, 5e-4, 100, 20000, 1e-5)
+    assert (seed.batch_size, seed.lr, seed.warmup_steps, seed.decay_steps, seed.min_lr) == (64, 5e-4, 100, 20000, 1e-5)
     assert TrainConfig.named("seed-17m").batch_size == 128
     schedule = make_schedule(seed)
     assert float(schedule(0)) == 0.0
@@ -77,8 +77,8 @@ def test_resume_without_a_folder_says_which_argument_is_missing(data):
 def test_the_optimizer_is_clipping_then_adamw_with_decoupled_weight_decay():
     # AdamW written out in float64 (Loshchilov & Hutter 2019): the decay lr * wd * w is added to
     # Adam's step, outside its m / sqrt(v) ratio; Adam + L2 would put wd * w into the gradient.
-    tc = TrainConfig(peak_lr=0.1, warmup_steps=1, decay_steps=5, end_lr=0.01, weight_decay=0.5, clip_norm=2.0,
-                     b1=0.8, b2=0.9)
+    tc = TrainConfig(lr=0.1, warmup_steps=1, decay_steps=5, min_lr=0.01, weight_decay=0.5, grad_clip=2.0,
+                     beta1=0.8, beta2=0.9)
     optimizer, schedule = make_optimizer(tc), make_schedule(tc)
     w = np.array([[3.0, -2.0], [0.5, 1.0]])
     grads = [np.array([[0.3, -0.1], [0.2, 0.05]]), np.array([[-0.2, 0.4], [0.1, -0.3]]),
@@ -90,9 +90,9 @@ def test_the_optimizer_is_clipping_then_adamw_with_decoupled_weight_decay():
     for t, g in enumerate(grads, start=1):
         updates, state = optimizer.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
         params = optax.apply_updates(params, updates)
-        g = g * min(1.0, tc.clip_norm / np.linalg.norm(g))
-        m, v = tc.b1 * m + (1 - tc.b1) * g, tc.b2 * v + (1 - tc.b2) * g**2
-        adam = (m / (1 - tc.b1**t)) / (np.sqrt(v / (1 - tc.b2**t)) + 1e-8)
+        g = g * min(1.0, tc.grad_clip / np.linalg.norm(g))
+        m, v = tc.beta1 * m + (1 - tc.beta1) * g, tc.beta2 * v + (1 - tc.beta2) * g**2
+        adam = (m / (1 - tc.beta1**t)) / (np.sqrt(v / (1 - tc.beta2**t)) + 1e-8)
         w = w - float(schedule(t - 1)) * (adam + tc.weight_decay * w)
         np.testing.assert_allclose(np.asarray(params["w"]), w, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
     assert np.abs(w - np.array([[3.0, -2.0], [0.5, 1.0]])).max() > 0.2  # the updates were not negligible
@@ -101,9 +101,22 @@ def test_the_optimizer_is_clipping_then_adamw_with_decoupled_weight_decay():
 def test_every_step_draws_new_dropout_masks():
     # With a learning rate of 0 the weights never move, and a text of one repeated token makes every
     # batch the same: the loss can only change from step to step through the dropout masks.
-    frozen = TrainConfig(batch_size=8, steps=4, peak_lr=0.0, warmup_steps=1, decay_steps=4, end_lr=0.0,
-                         eval_interval=100)
+    frozen = TrainConfig(batch_size=8, steps=4, lr=0.0, warmup_steps=1, decay_steps=4, min_lr=0.0,
+                         eval_every=100)
     ids = np.zeros(400, dtype=np.int64)
     params, history = train(CONFIG, frozen, ids, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(init_params(CONFIG))))
     assert len(set(history["loss"])) == 4, history["loss"]
+
+
+@pytest.mark.parametrize("decay_all", [False, True])
+def test_weight_decay_reaches_the_matrices_and_spares_gains_and_biases(decay_all):
+    # With zero gradients Adam's step is 0, so each parameter moves only by its decay lr * wd * p.
+    tc = TrainConfig(lr=0.1, warmup_steps=1, decay_steps=5, min_lr=0.1, weight_decay=0.5, decay_all=decay_all)
+    params = {"w": jnp.ones((2, 2)), "ln": {"gain": jnp.ones(2), "bias": jnp.ones(2)}}
+    optimizer = make_optimizer(tc)
+    updates, _ = optimizer.update(jax.tree.map(jnp.zeros_like, params), optimizer.init(params), params)
+    decay = -float(make_schedule(tc)(0)) * tc.weight_decay
+    np.testing.assert_allclose(np.asarray(updates["w"]), decay, rtol=1e-6)
+    for leaf in jax.tree.leaves(updates["ln"]):
+        np.testing.assert_allclose(np.asarray(leaf), decay if decay_all else 0.0, rtol=1e-6)
