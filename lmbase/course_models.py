@@ -77,7 +77,7 @@ _BABYGPT_FULL = ("--config", "nanogpt-baby", "--corpus", "tinyshakespeare", "--s
 COURSE_MODELS = {m.name: m for m in (
     _babygpt("babygpt-shakespeare", "babygpt's GPT (chapter 6), 1.81M parameters", "shakespeare-small", 4000,
              full=_BABYGPT_FULL),
-    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2500, 500,
+    _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2000, 500,
              "--arch", "llama"),
     _microgpt("microgpt-shakespeare", "microgpt's GPT (chapters 4 and 5), the same shape", "shakespeare-small",
               "shakespeare-small"),
