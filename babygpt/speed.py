@@ -13,8 +13,8 @@ context 256, batch 64, character vocabulary) on Tiny Shakespeare with the course
 
 Not a test: the figures depend on the machine. Examples::
 
-    python benchmarks/babygpt_speed.py --steps 5 --warmup 1                    # CPU, a few steps
-    python benchmarks/babygpt_speed.py --steps 5000 --compile          # full run on a GPU
+    python -m babygpt.speed --steps 5 --warmup 1          # CPU, a few steps
+    python -m babygpt.speed --steps 5000 --compile        # full run on a GPU
 """
 
 import argparse
@@ -22,9 +22,10 @@ import time
 
 import torch
 
-from babygpt.model import GPT, GPTConfig
-from babygpt.train import Trainer, TrainConfig, corpus_ids
 from lmbase.flops import mfu, peak_flops, training_flops_per_token
+
+from .model import GPT, GPTConfig
+from .train import Trainer, TrainConfig, corpus_ids
 
 
 def measured_matmul_flops(device: torch.device, size: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
@@ -46,7 +47,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m babygpt.speed", description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="nanogpt-baby")
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation, allocator)")
