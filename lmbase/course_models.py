@@ -73,6 +73,10 @@ _BABYGPT_FULL = ("--config", "nanogpt-baby", "--corpus", "tinyshakespeare", "--s
                  "--lr", "1e-3", "--min-lr", "1e-4", "--warmup-steps", "100", "--eval-every", "250",
                  "--eval-batches", "200", "--seed", "0", "--precision", "auto", "--compile", "--sample-tokens", "0")
 
+# The same recipe through microgpt (its named "shakespeare-char" model and training configurations).
+_MICROGPT_FULL = ("--config", "shakespeare-char", "--train-config", "shakespeare-char", "--corpus", "tinyshakespeare",
+                  "--precision", "bf16", "--sample-tokens", "0")
+
 
 COURSE_MODELS = {m.name: m for m in (
     _babygpt("babygpt-shakespeare", "babygpt's GPT (chapter 6), 1.81M parameters", "shakespeare-small", 4000,
@@ -80,7 +84,7 @@ COURSE_MODELS = {m.name: m for m in (
     _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2000, 500,
              "--arch", "llama"),
     _microgpt("microgpt-shakespeare", "microgpt's GPT (chapters 4 and 5), the same shape", "shakespeare-small",
-              "shakespeare-small"),
+              "shakespeare-small", full=_MICROGPT_FULL),
     # chapter 4's pair: the seed's block against the corrected one, all else equal
     _microgpt("microgpt-pair", "microgpt's corrected block (chapter 4), width 128", "shakespeare-pair",
               "shakespeare-pair"),
