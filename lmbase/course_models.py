@@ -83,6 +83,9 @@ COURSE_MODELS = {m.name: m for m in (
              full=_BABYGPT_FULL),
     _babygpt("llama-shakespeare", "babygpt's LLaMA (chapter 8), the same shape", "shakespeare-small", 2000, 500,
              "--arch", "llama"),
+    # the same, for babygpt-shakespeare's 4000 steps: without dropout it overfits after about 2500
+    _babygpt("llama-shakespeare-long", "babygpt's LLaMA (chapter 8), trained as long as babygpt-shakespeare", "shakespeare-small",
+             4000, 500, "--arch", "llama"),
     _microgpt("microgpt-shakespeare", "microgpt's GPT (chapters 4 and 5), the same shape", "shakespeare-small",
               "shakespeare-small", full=_MICROGPT_FULL),
     # chapter 4's pair: the seed's block against the corrected one, all else equal

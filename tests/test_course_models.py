@@ -29,6 +29,7 @@ def test_the_course_models_fit_the_size_budget():
 def test_each_record_says_how_its_model_was_made():
     for name, model in course_models.COURSE_MODELS.items():
         record = course_models.record(name)
+        assert (record["name"], record["about"]) == (name, model.about)
         assert record["command"].startswith(f"python -m {model.module} {' '.join(model.args)} --out ")
         assert record["steps"] == len(record["log"]["loss"]) > 0
         assert record["evaluations"][-1]["step"] == record["steps"]
