@@ -5,9 +5,10 @@ warmup then cosine decay, gradient clipping, gradient accumulation, bf16/fp16 au
 DistributedDataParallel under ``torchrun``) and differs in how it keeps state, so that a run can
 be stopped and resumed exactly:
 
-* the batch of step ``s`` is drawn from a generator seeded by ``(seed, s)``, and dropout at step
-  ``s`` from a torch seed derived from ``(seed, s, micro-step, rank)``: no random state has to be
-  saved, and a resumed run sees exactly the batches an uninterrupted one would;
+* the batch of step ``s`` is drawn from a generator seeded by ``(seed, s)``
+  (``lmbase.batches.BatchSampler.at_step``), and dropout at step ``s`` from a torch seed derived
+  from ``(seed, s, micro-step, rank)``: no random state has to be saved, a resumed run sees exactly
+  the batches an uninterrupted one would, and torch's global generator is left as training found it;
 * the learning rate is a function of the step, not a scheduler object;
 * checkpoints (weights, AdamW moments, the GradScaler, the step and the loss history) are
   written atomically by ``lmbase.checkpoint``.
@@ -34,7 +35,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from lmbase.batches import train_val_split
+from lmbase.batches import BatchSampler, train_val_split
 from lmbase.char_tokenizer import CharTokenizer
 from lmbase.checkpoint import CONFIG_FILE, load_checkpoint
 from lmbase.corpora import load_text
@@ -46,6 +47,8 @@ from .model import GPT, GPTConfig, check_token_ids, cross_entropy
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 # What --arch names: the model class and the configuration class whose named configurations --config picks.
 ARCHITECTURES = {"gpt": (GPT, GPTConfig), "llama": (Llama, LlamaConfig)}
+# Evaluation reads the batches of steps EVAL_STEP, EVAL_STEP + 1, ...: fixed windows no training step draws.
+EVAL_STEP = 10**9
 
 
 @dataclass(frozen=True)
@@ -94,17 +97,6 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool = Fa
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused or None)
 
 
-def global_batch(ids: np.ndarray, step: int, batch_size: int, context: int, seed: int):
-    """The batch of step ``step``: ``(x, y)`` int64 arrays (batch_size, context), y = x shifted by one.
-
-    Drawn from a generator seeded by ``(seed, step)``, so any step's batch can be recomputed.
-    """
-    rng = np.random.default_rng([seed, step])
-    starts = rng.integers(0, len(ids) - context, size=batch_size)
-    offsets = starts[:, None] + np.arange(context)
-    return ids[offsets], ids[offsets + 1]
-
-
 def dropout_seed(seed: int, step: int, micro_step: int, rank: int) -> int:
     """The torch seed for dropout in one micro-step of one process: a function of where it is."""
     return int(np.random.SeedSequence([seed, step, micro_step, rank]).generate_state(1, np.uint64)[0] >> 1)
@@ -143,6 +135,9 @@ class Trainer:
                 f"{config.grad_accum} accumulation steps: use a multiple of {self.world * config.grad_accum}"
             )
         self.micro_batch = config.batch_size // (self.world * config.grad_accum)
+        # The global batch of any step, for training and for evaluation: (batch_size, context) windows.
+        self.batches = {split: BatchSampler(ids, config.batch_size, self.context, config.seed)
+                        for split, ids in (("train", self.train_ids), ("val", self.val_ids))}
         self.precision = resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type == "cuda")
@@ -163,27 +158,35 @@ class Trainer:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
+    def rows(self, micro: int) -> slice:
+        """The rows of a global batch that this process takes in micro-step ``micro``: the same split on
+        every run, each row taken once over the processes and micro-steps."""
+        start = (micro * self.world + self.rank) * self.micro_batch
+        return slice(start, start + self.micro_batch)
+
     def train_step(self) -> torch.Tensor:
         """One optimizer step on the global batch of ``self.step``; returns its mean loss (a tensor)."""
         config = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, config)
-        x, y = global_batch(self.train_ids, self.step, config.batch_size, self.context, config.seed)
+        x, y = self.batches["train"].at_step(self.step)
         x, y = (torch.from_numpy(a).to(self.device, non_blocking=True) for a in (x, y))
         self.model.train()
         total = torch.zeros((), device=self.device)
-        for micro in range(config.grad_accum):
-            # Rows of the global batch for this process and micro-step: the same split on every run.
-            start = (micro * self.world + self.rank) * self.micro_batch
-            rows = slice(start, start + self.micro_batch)
-            torch.manual_seed(dropout_seed(config.seed, self.step, micro, self.rank))
-            last = micro == config.grad_accum - 1
-            sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
-            with sync:
-                with self.autocast():
-                    loss = cross_entropy(self.forward(x[rows], validate=False), y[rows]) / config.grad_accum
-                self.scaler.scale(loss).backward()
-            total += loss.detach()
+        # Dropout draws from torch's global generator, seeded here for each micro-step; forking it puts
+        # it back afterwards, so that what a chapter draws after training (an nn.init) does not depend on it.
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+            for micro in range(config.grad_accum):
+                rows = self.rows(micro)
+                torch.manual_seed(dropout_seed(config.seed, self.step, micro, self.rank))
+                last = micro == config.grad_accum - 1
+                sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
+                with sync:
+                    with self.autocast():
+                        loss = cross_entropy(self.forward(x[rows], validate=False), y[rows]) / config.grad_accum
+                    self.scaler.scale(loss).backward()
+                total += loss.detach()
         if config.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
@@ -198,16 +201,27 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> float:
-        """Mean loss over ``eval_batches`` fixed batches of ``split`` (the same windows every time)."""
-        ids = self.val_ids if split == "val" else self.train_ids
+        """Mean loss over ``eval_batches`` fixed global batches of ``split`` (the same windows every time).
+
+        Each batch holds ``batch_size`` windows, read in the micro-batches that training uses and
+        shared among the processes as training shares them: the loss depends on the weights, not on
+        ``grad_accum`` or on the number of processes (up to float rounding).
+        """
         self.model.eval()
         losses = []
         for i in range(self.config.eval_batches):
-            x, y = global_batch(ids, 10**9 + i, self.micro_batch, self.context, self.config.seed)
-            with self.autocast():
-                logits = self.model(torch.from_numpy(x).to(self.device), validate=False)
-            losses.append(cross_entropy(logits, torch.from_numpy(y).to(self.device)).item())
-        return float(np.mean(losses))
+            x, y = self.batches[split].at_step(EVAL_STEP + i)
+            for micro in range(self.config.grad_accum):
+                rows = self.rows(micro)
+                with self.autocast():
+                    logits = self.model(torch.from_numpy(x[rows]).to(self.device), validate=False)
+                losses.append(cross_entropy(logits, torch.from_numpy(y[rows]).to(self.device)).item())
+        loss = float(np.mean(losses))  # every micro-batch has the same number of tokens
+        if self.world > 1:
+            total = torch.tensor(loss, dtype=torch.float64, device=self.device)
+            dist.all_reduce(total)
+            loss = total.item() / self.world
+        return loss
 
     def record_evaluation(self) -> dict:
         row = {

@@ -23,9 +23,13 @@ def train_val_split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndar
 class BatchSampler:
     """Random windows of a token sequence as ``(x, y)`` pairs where ``y`` is ``x`` shifted by one.
 
-    Each call of :meth:`sample` returns ``x`` and ``y`` of shape ``(batch_size, context)``.
-    The windows start at uniformly random offsets drawn from a generator seeded by ``seed``,
-    so the same seed gives the same batches.
+    ``x`` and ``y`` have shape ``(batch_size, context)``; the windows start at uniformly random
+    offsets. Two ways to draw them, both a function of ``seed`` alone:
+
+    * :meth:`sample` draws the next batch from one generator seeded by ``seed``, so a resumed run
+      must restore the generator's state (microgpt saves ``rng.bit_generator.state``);
+    * :meth:`at_step` draws the batch of step ``step`` from a generator seeded by ``(seed, step)``,
+      so any step's batch can be recomputed with no state at all (babygpt's trainer).
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, context: int, seed: int = 0):
@@ -42,11 +46,19 @@ class BatchSampler:
         self.ids = ids
         self.batch_size = batch_size
         self.context = context
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """One batch: ``x``, ``y`` of shape ``(batch_size, context)``, ``y[:, t] == next token of x[:, t]``."""
-        starts = self.rng.integers(0, len(self.ids) - self.context, size=self.batch_size)
+        return self._windows(self.rng)
+
+    def at_step(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """The batch of step ``step``: the same ``(x, y)`` every time it is asked for, whatever came before."""
+        return self._windows(np.random.default_rng([self.seed, step]))
+
+    def _windows(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        starts = rng.integers(0, len(self.ids) - self.context, size=self.batch_size)
         offsets = starts[:, None] + np.arange(self.context)
         return self.ids[offsets], self.ids[offsets + 1]
 

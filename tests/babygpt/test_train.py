@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from babygpt.model import GPT, GPTConfig
-from babygpt.train import Trainer, TrainConfig, global_batch, learning_rate, make_optimizer
+from babygpt.model import cross_entropy
+from babygpt.train import EVAL_STEP, Trainer, TrainConfig, learning_rate, make_optimizer
+from lmbase.batches import BatchSampler
 
 # A short stretch of real text is enough for these tests; the tiny model trains in milliseconds a step.
 CONFIG = GPTConfig.named("tiny", context=32, d_model=32, n_layer=2, n_head=2)
@@ -47,12 +49,17 @@ def test_weight_decay_applies_to_matrices_only():
     assert all(p.ndim == 1 for p in plain["params"]) and len(plain["params"]) > 0
 
 
-def test_global_batch_is_a_function_of_the_step(data):
+def test_the_batch_of_a_step_is_a_function_of_the_step(data, monkeypatch):
     train_ids, _ = data
-    x, y = global_batch(train_ids, 5, 4, 32, seed=1)
-    assert x.shape == y.shape == (4, 32) and np.array_equal(x[:, 1:], y[:, :-1])
-    assert np.array_equal(global_batch(train_ids, 5, 4, 32, seed=1)[0], x)
-    assert not np.array_equal(global_batch(train_ids, 6, 4, 32, seed=1)[0], x)
+    trainer = Trainer(GPT(CONFIG), *data, train_config(seed=1), device="cpu", progress=False)
+    seen = []
+    forward = trainer.forward
+    monkeypatch.setattr(trainer, "forward", lambda x, **kw: seen.append(x.numpy().copy()) or forward(x, **kw))
+    trainer.train(until=2)
+    for step, x in enumerate(seen):
+        expected, _ = BatchSampler(train_ids, 8, 32, seed=1).at_step(step)
+        assert np.array_equal(x, expected), step
+    assert not np.array_equal(seen[0], seen[1])
 
 
 def test_training_lowers_the_loss(data):
@@ -80,6 +87,32 @@ def test_resumed_training_equals_uninterrupted_training_exactly(data, tmp_path):
     other = Trainer(GPT(config), *data, train_config(seed=1), device="cpu", progress=False)
     other.train()
     assert not torch.equal(other.model.tok_emb.weight, straight.model.tok_emb.weight)
+
+
+def test_training_leaves_torch_global_generator_as_it_found_it(data):
+    # A chapter that trains and then builds another model (nn.init draws from the global generator)
+    # must get the same weights whether or not it trained in between.
+    config = GPTConfig.named("tiny", context=32, d_model=32, n_layer=2, n_head=2, dropout=0.1)
+    trainer = Trainer(GPT(config), *data, train_config(steps=3, grad_accum=2), device="cpu", progress=False)
+    torch.manual_seed(123)
+    expected = torch.rand(8)
+    torch.manual_seed(123)
+    trainer.train()
+    assert torch.equal(torch.rand(8), expected)
+
+
+def test_validation_loss_does_not_depend_on_grad_accum(data):
+    model = GPT(CONFIG, seed=1)
+    one, four = (Trainer(model, *data, train_config(grad_accum=n), device="cpu", progress=False).evaluate()
+                 for n in (1, 4))
+    assert one == pytest.approx(four, abs=1e-6)
+    # With grad_accum=1 each evaluation batch is read whole: the mean over the batches of the loss
+    # of batch_size windows, as the trainer has always computed it.
+    sampler = BatchSampler(data[1], 8, 32, seed=0)
+    with torch.no_grad():
+        losses = [cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y)).item()
+                  for x, y in (sampler.at_step(EVAL_STEP + i) for i in range(2))]
+    assert one == float(np.mean(losses))
 
 
 def test_gradient_accumulation_equals_one_big_batch(data):
