@@ -21,7 +21,7 @@ from lmbase.checkpoint import (
 from lmbase.microgpt_config import config_from_json, config_to_json
 
 from .llama import Llama, LlamaConfig
-from .microgpt_arch import MicroGPT, MicroGPTConfig, load_microgpt_tensors, microgpt_tensors
+from .microgpt_arch import MicroGPT, MicroGPTConfig
 from .model import GPT, GPTConfig
 
 MODEL_TYPE = "babygpt"
@@ -31,12 +31,14 @@ NATIVE_MODELS = {MODEL_TYPE: (GPT, GPTConfig), "babygpt-llama": (Llama, LlamaCon
 
 
 def model_tensors(model) -> tuple[dict, dict]:
-    """``(tensors, config_json)`` of a model: float32 numpy arrays by name, and its config.json."""
+    """``(tensors, config_json)`` of a model: float32 numpy arrays by name, and its config.json.
+
+    Every model is stored under its parameter names: a MicroGPT's are microgpt's own."""
+    tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
     if isinstance(model, MicroGPT):
-        return microgpt_tensors(model), config_to_json(model.config)
+        return tensors, config_to_json(model.config)
     for model_type, (model_class, _) in NATIVE_MODELS.items():
         if isinstance(model, model_class):
-            tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
             return tensors, {"model_type": model_type, "format_version": FORMAT_VERSION, **model.config.to_dict()}
     raise TypeError(f"cannot checkpoint a {type(model).__name__}: babygpt saves GPT, Llama and MicroGPT models")
 
@@ -71,15 +73,13 @@ def build_model(config_json: dict, source="config.json"):
 
 
 def load_tensors_into(model, tensors: dict, source: str = "the checkpoint") -> None:
-    """Copy checkpoint tensors into ``model``; a tensor missing, extra or of another shape raises."""
-    if isinstance(model, MicroGPT):
-        load_microgpt_tensors(model, tensors, source)
-        return
+    """Copy numpy arrays named like ``model.named_parameters()`` into ``model`` (float16 files are
+    read as float32); a tensor missing, extra or of another shape raises a CheckpointError naming ``source``."""
     params = dict(model.named_parameters())
-    check_shapes({n: tuple(p.shape) for n, p in params.items()}, {n: t.shape for n, t in tensors.items()}, source)
+    check_shapes({n: tuple(p.shape) for n, p in params.items()}, {n: np.shape(t) for n, t in tensors.items()}, source)
     with torch.no_grad():
         for name, p in params.items():
-            p.copy_(torch.from_numpy(np.asarray(tensors[name])))
+            p.copy_(torch.from_numpy(np.asarray(tensors[name], dtype=np.float32)))
 
 
 def save_model(folder, model, extra_config: dict | None = None, extra_parts: dict | None = None):
@@ -88,22 +88,23 @@ def save_model(folder, model, extra_config: dict | None = None, extra_parts: dic
     return save_checkpoint(folder, tensors, {**config, **(extra_config or {})}, extra=extra_parts)
 
 
-def load_model(folder, expect=None):
-    """``(model, config_json)`` from ``folder``. With ``expect`` (a configuration), a checkpoint
-    of another configuration raises a CheckpointError naming the first field that differs."""
+def load_model(folder, expected=None):
+    """``(model, config_json)`` from ``folder``. With ``expected`` (a configuration), a checkpoint
+    of another configuration raises a CheckpointError naming the first field that differs
+    (``expected=`` as in ``microgpt.checkpoint.load``)."""
     tensors, config_json, _ = load_checkpoint(folder)
     config = model_config(config_json, Path(folder) / CONFIG_FILE)
-    if expect is not None:
-        if type(expect) is not type(config):
+    if expected is not None:
+        if type(expected) is not type(config):
             raise CheckpointError(
-                f"{folder} holds a {config_json.get('model_type')} model, not a {type(expect).__name__}: "
-                f"load it without `expect`"
+                f"{folder} holds a {config_json.get('model_type')} model, not a {type(expected).__name__}: "
+                f"load it without `expected`"
             )
         for f in fields(config):
-            if getattr(config, f.name) != getattr(expect, f.name):
+            if getattr(config, f.name) != getattr(expected, f.name):
                 raise CheckpointError(
                     f"{folder} holds a model with {f.name}={getattr(config, f.name)!r}, this one expects "
-                    f"{f.name}={getattr(expect, f.name)!r}: build the model from the checkpoint's config.json"
+                    f"{f.name}={getattr(expected, f.name)!r}: build the model from the checkpoint's config.json"
                 )
     model = model_for(config)
     load_tensors_into(model, tensors, str(folder))
