@@ -30,24 +30,27 @@ from lmbase.microgpt_config import GPTConfig, config_from_json, config_to_json  
 from .model import init_params
 
 
-
-def flatten_params(params: dict, prefix: str = "") -> dict:
-    """``{"blocks": [{"attn": {"w_q": a}}]}`` -> ``{"blocks.0.attn.w_q": a}`` as float32 numpy."""
+def named_leaves(tree, prefix: str = "") -> dict:
+    """``{"blocks": [{"attn": {"w_q": a}}]}`` -> ``{"blocks.0.attn.w_q": a}``, the leaves as they are."""
     flat = {}
-    items = params.items() if isinstance(params, dict) else enumerate(params)
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
     for name, value in items:
-        key = f"{prefix}{name}"
         if isinstance(value, (dict, list, tuple)):
-            flat.update(flatten_params(value, key + "."))
+            flat.update(named_leaves(value, f"{prefix}{name}."))
         else:
-            flat[key] = np.asarray(value, dtype=np.float32)
+            flat[f"{prefix}{name}"] = value
     return flat
+
+
+def flatten_params(params: dict) -> dict:
+    """The parameter tree by dotted name (:func:`named_leaves`), as float32 numpy arrays."""
+    return {name: np.asarray(value, dtype=np.float32) for name, value in named_leaves(params).items()}
 
 
 def unflatten_params(flat: dict, config: GPTConfig) -> dict:
     """Rebuild the parameter tree of ``config`` from dotted names; errors name a missing tensor."""
     template = jax.eval_shape(lambda: init_params(config))
-    expected = {name: shape.shape for name, shape in flatten_params_shapes(template).items()}
+    expected = {name: shape.shape for name, shape in named_leaves(template).items()}
     check_shapes(expected, {name: np.shape(v) for name, v in flat.items()}, "this checkpoint")
 
     def build(node, prefix):
@@ -58,18 +61,6 @@ def unflatten_params(flat: dict, config: GPTConfig) -> dict:
         return jnp.asarray(flat[prefix[:-1]], dtype=jnp.float32)  # float16 files compute in float32
 
     return build(template, "")
-
-
-def flatten_params_shapes(tree, prefix: str = "") -> dict:
-    """Like :func:`flatten_params` for a tree of shapes (``jax.ShapeDtypeStruct``)."""
-    out = {}
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-    for name, value in items:
-        if isinstance(value, (dict, list, tuple)):
-            out.update(flatten_params_shapes(value, f"{prefix}{name}."))
-        else:
-            out[f"{prefix}{name}"] = value
-    return out
 
 
 def save(folder, params: dict, config: GPTConfig, *, tokenizer_chars: str | None = None,
