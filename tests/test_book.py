@@ -7,7 +7,7 @@ import jupytext
 import pytest
 import yaml
 
-from tools.sync_notebooks import chapters, colab_setup_source, setup_cell
+from tools.sync_notebooks import chapters, colab_setup_source, course_ref, setup_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,11 +56,12 @@ def test_toc_lists_only_existing_pages_and_every_chapter():
         assert str(source.relative_to(ROOT).with_suffix("")) in listed, f"{source.name} is not in _toc.yml"
 
 
-def test_the_colab_cell_installs_without_dependencies():
+def test_the_colab_cell_installs_the_course_release_on_colab_only():
+    # What pip does with the cell's command is tested in tests/test_colab_install.py.
     source = colab_setup_source()
-    assert "--no-deps" in source and 'if "google.colab" in sys.modules' in source
+    assert 'if "google.colab" in sys.modules:' in source and "--no-deps" not in source
     url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
-    assert f"git+{url}" in source
+    assert f'"lmbook[colab] @ git+{url}@{course_ref()}"' in source
 
 
 def test_every_citation_is_in_the_bibliography_once():

@@ -4,13 +4,15 @@
 
 For each chapter it
 1. rewrites the first code cell (tagged remove-cell) as the Colab setup cell, built from the
-   repository address in _config.yml, the one place that address is written;
+   repository address in _config.yml, the one place that address is written, and the course's
+   release (course_ref(): the tag v<version>, the version written once, in pyproject.toml);
 2. converts the .md to a notebook with jupytext and executes it in fast mode with the working
    folder set to book/, as nbval and the book build run it;
 3. writes the executed notebook beside the .md as .ipynb: Colab opens it, nbval compares it.
 """
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -29,14 +31,48 @@ def repository_url() -> str:
     return config["repository"]["url"].rstrip("/")
 
 
+def course_ref() -> str:
+    """The release of the course that the Colab cell installs: the git tag v<version>.
+
+    The version is written once, in pyproject.toml. Releasing: set the version there, run
+    ./dev sync (it writes this tag into every chapter's Colab cell), commit, then tag that commit
+    (git tag v<version>) and push the tag, so that the notebooks at the tag install the packages
+    they were executed with.
+    """
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    project = text[text.index("[project]"):]
+    return "v" + re.search(r'^version = "([^"]+)"', project, flags=re.M).group(1)
+
+
+# The one file the Colab cell writes: the requirements it gives pip.
+COLAB_REQUIREMENTS = "/tmp/lmbook-requirements.txt"
+
+
 def colab_setup_source() -> str:
-    """The first code cell of every chapter: installs the course's packages on Colab only."""
+    """The first code cell of every chapter: installs the course's packages on Colab only.
+
+    It installs lmbook at the course's release with its [colab] extra (the libraries the
+    chapters import, at loose lower bounds that Colab's preinstalled versions meet, so pip keeps
+    those), and pins torch, jax and jaxlib at the versions Colab has installed: pip keeps them
+    or, if a dependency could only be met by replacing one, fails instead of replacing it.
+    Every line fits the chapters' 88 characters.
+    """
     return (
-        f"{SETUP_MARKER}: installs the course's packages from {repository_url()}.\n"
-        "# --no-deps keeps Colab's own JAX and PyTorch: nothing is reinstalled over them.\n"
+        f"{SETUP_MARKER}, on Colab only: installs the course's packages (lmbook, release\n"
+        f"# {course_ref()} of {repository_url()}) and the libraries its chapters import\n"
+        "# (its [colab] extra). Colab's own JAX and PyTorch stay: the requirements pin them at\n"
+        "# the versions installed, so pip never replaces them.\n"
         "import sys\n"
         "if \"google.colab\" in sys.modules:\n"
-        f"    %pip install --quiet --no-deps \"lmbook @ git+{repository_url()}\""
+        "    from importlib.metadata import version\n"
+        "    from importlib.util import find_spec\n"
+        "    from pathlib import Path\n"
+        "\n"
+        f"    course = \"lmbook[colab] @ git+{repository_url()}@{course_ref()}\"\n"
+        "    kept = [f\"{name}=={version(name)}\" for name in (\"torch\", \"jax\", \"jaxlib\")\n"
+        "            if find_spec(name)]\n"
+        f"    Path(\"{COLAB_REQUIREMENTS}\").write_text(\"\\n\".join([course, *kept]) + \"\\n\")\n"
+        f"    %pip install --quiet --requirement {COLAB_REQUIREMENTS}"
     )
 
 
