@@ -26,7 +26,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from lmbase.batches import BatchSampler, train_val_split
 from lmbase.char_tokenizer import CharTokenizer
 from lmbase.checkpoint import CONFIG_FILE, load_checkpoint
 from lmbase.corpora import load_text
+from lmbase.resume import describe_changes, resume_changes
 
 from .checkpoint import build_model, load_tensors_into, save_model
 from .llama import Llama, LlamaConfig
@@ -109,6 +110,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "fp32"
+
+
+# Resuming (lmbase.resume): these settings may change, the seed may not, the others only when asked for.
+RESUME_FREE = ("steps", "eval_every", "eval_batches", "compile")
+RESUME_FIXED = {"seed": "it picks every batch and dropout mask of the run"}
+
+
+def steps_note(step: int, saved: TrainConfig, asked: TrainConfig) -> str:
+    """What a new ``steps`` does to a resumed run: the cosine decay is stretched (or shrunk) to end there."""
+    return (f"the cosine decay now ends at step {asked.steps}: the learning rate of step {step} is "
+            f"{learning_rate(step, asked):.3g}, where it was {learning_rate(step, saved):.3g}")
 
 
 class Trainer:
@@ -278,14 +290,33 @@ class Trainer:
             dist.barrier()
 
     @classmethod
-    def resume(cls, folder, train_ids, val_ids, device=None, progress: bool = True, **overrides) -> "Trainer":
-        """A Trainer in exactly the state ``save`` wrote: weights, AdamW moments, step, history."""
+    def resume(cls, folder, train_ids, val_ids, device=None, progress: bool = True, allow_changes=(),
+               **settings) -> "Trainer":
+        """A Trainer in exactly the state ``save`` wrote: weights, AdamW moments, GradScaler, step, history.
+
+        ``settings`` (TrainConfig fields) ask for other settings than the checkpoint's, by
+        ``lmbase.resume``'s policy: ``steps``, ``eval_every``, ``eval_batches`` and ``compile`` may
+        change (a new ``steps`` stretches the cosine decay to it), ``seed`` may not, and the others
+        (the batch, the schedule, the optimizer, the precision) only when named in
+        ``allow_changes``. What changes is printed; anything else raises a ResumeError listing
+        every setting that differs.
+        """
+        unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise TypeError(f"Trainer.resume got {unknown}, which are not TrainConfig settings: use some of "
+                            f"{[f.name for f in fields(TrainConfig)]}")
         tensors, config, extra = load_checkpoint(folder, parts=("optimizer",))
+        opt_tensors, meta = extra["optimizer"]
+        saved, asked = config["train"], {**config["train"], **settings}
+        changes = resume_changes(folder, meta["step"], saved, asked, free=RESUME_FREE, fixed=RESUME_FIXED,
+                                 allow_changes=allow_changes)
         model = build_model(config, Path(folder) / CONFIG_FILE)
         load_tensors_into(model, tensors, str(folder))
-        trainer = cls(model, train_ids, val_ids, TrainConfig(**{**config["train"], **overrides}), device, progress)
+        trainer = cls(model, train_ids, val_ids, TrainConfig(**asked), device, progress)
+        if changes and trainer.rank == 0:
+            note = steps_note(meta["step"], TrainConfig(**saved), trainer.config)
+            print(describe_changes(folder, meta["step"], changes, {"steps": note}))
         trainer.extra_config = {k: v for k, v in config.items() if k in ("tokenizer", "corpus")}
-        opt_tensors, meta = extra["optimizer"]
         state = trainer.optimizer.state_dict()
         for index in range(sum(len(g["params"]) for g in state["param_groups"])):
             keys = [k.split(".", 1)[1] for k in opt_tensors if k.split(".", 1)[0] == str(index)]
@@ -310,32 +341,75 @@ def corpus_ids(corpus: str) -> tuple[CharTokenizer, np.ndarray, np.ndarray]:
     return tokenizer, train_ids, val_ids
 
 
+# The training settings the command line takes (TrainConfig fields). Left out, each is TrainConfig's
+# default on a new run (precision: "auto") and the checkpoint's own value with --resume.
+TRAIN_SETTINGS = ("steps", "batch_size", "grad_accum", "lr", "min_lr", "warmup_steps", "precision", "compile",
+                  "eval_every", "eval_batches", "seed")
+
+
+def named_model_config(arch: str, name: str, dropout, vocab_size: int, parser):
+    """The configuration ``--arch``, ``--config`` and ``--dropout`` name, for a vocabulary of ``vocab_size``."""
+    if dropout is not None and arch == "llama":
+        parser.error("--dropout: babygpt's LLaMA has no dropout; leave the flag out with --arch llama")
+    overrides = {"vocab_size": vocab_size} if dropout is None else {"vocab_size": vocab_size, "dropout": dropout}
+    return ARCHITECTURES[arch][1].named(name, **overrides)
+
+
+def check_resumed_model(args, trainer: "Trainer", vocab_size: int, parser) -> None:
+    """With --resume, --arch, --config and --dropout may only name the model the checkpoint holds."""
+    arch = "llama" if isinstance(trainer.model, Llama) else "gpt"
+    if args.dropout is not None and (args.arch or arch) == "llama":
+        parser.error("--dropout: babygpt's LLaMA has no dropout; leave the flag out with --arch llama")
+    saved = {"arch": arch, **asdict(trainer.model.config)}
+    asked = {} if args.arch is None else {"arch": args.arch}
+    if args.config is not None:
+        asked.update(asdict(named_model_config(args.arch or arch, args.config, args.dropout, vocab_size, parser)))
+    if args.dropout is not None:
+        asked["dropout"] = args.dropout
+    resume_changes(args.out, trainer.step, saved, asked,
+                   fixed={name: "the checkpoint's weights are of its own model" for name in asked})
+
+
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Train a named BabyGPT configuration on a named corpus, then sample.")
-    parser.add_argument("--arch", default="gpt", choices=sorted(ARCHITECTURES), help="the model family")
-    parser.add_argument("--config", default="tiny",
+    parser = argparse.ArgumentParser(
+        description="Train a named BabyGPT configuration on a named corpus, then sample.",
+        epilog="With --resume the run goes on from the checkpoint in --out with the settings it was trained "
+               "with. A training setting typed as well is applied if it is --steps, --eval-every, --eval-batches "
+               "or --compile; any other that differs from the checkpoint's is refused unless --allow-change "
+               "names it, and --seed, --arch, --config and --dropout are refused whenever they differ.",
+    )
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), help="the model family (default gpt)")
+    parser.add_argument("--config",
                         help="a configuration name: babygpt.model.NAMED_CONFIGS (--arch gpt) or "
-                             "babygpt.llama.NAMED_LLAMA_CONFIGS (--arch llama)")
+                             "babygpt.llama.NAMED_LLAMA_CONFIGS (--arch llama); default tiny")
     parser.add_argument("--corpus", default="tinyshakespeare", help="a name from lmbase.corpora.CORPORA")
     parser.add_argument("--out", default="checkpoints/babygpt", help="checkpoint folder")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--allow-change", nargs="+", default=[], metavar="SETTING",
+                        help="with --resume: apply these typed settings although they differ from the checkpoint's, "
+                             "e.g. --allow-change lr batch_size")
     parser.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--min-lr", type=float, default=1e-4)
-    parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--dropout", type=float, default=None, help="override the configuration's dropout")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on a GPU)")
-    parser.add_argument("--eval-every", type=int, default=250)
-    parser.add_argument("--eval-batches", type=int, default=20)
+    settings = parser.add_argument_group("training settings (TrainConfig)")
+    settings.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps})")
+    settings.add_argument("--batch-size", type=int, help=f"sequences per step (default {TrainConfig.batch_size})")
+    settings.add_argument("--grad-accum", type=int, help=f"micro-steps per step (default {TrainConfig.grad_accum})")
+    settings.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr})")
+    settings.add_argument("--min-lr", type=float, help=f"learning rate at the end (default {TrainConfig.min_lr})")
+    settings.add_argument("--warmup-steps", type=int, help=f"(default {TrainConfig.warmup_steps})")
+    settings.add_argument("--precision", choices=PRECISIONS, help="(default auto)")
+    settings.add_argument("--compile", action="store_true", default=None,
+                          help="torch.compile the model (worth it on a GPU)")
+    settings.add_argument("--eval-every", type=int, help=f"(default {TrainConfig.eval_every})")
+    settings.add_argument("--eval-batches", type=int, help=f"(default {TrainConfig.eval_batches})")
+    settings.add_argument("--seed", type=int, help="initialisation, batches and dropout (default 0)")
     parser.add_argument("--checkpoint-every", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample-tokens", type=int, default=300)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
+    typed = {name: getattr(args, name) for name in TRAIN_SETTINGS if getattr(args, name) is not None}
+    if args.allow_change and not args.resume:
+        parser.error("--allow-change applies to --resume only: a new run takes every setting typed")
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = args.device
@@ -348,30 +422,26 @@ def main(argv=None) -> None:
             device = f"cuda:{local_rank}"
     tokenizer, train_ids, val_ids = corpus_ids(args.corpus)
     if args.resume:
-        trainer = Trainer.resume(args.out, train_ids, val_ids, device=device)
+        allow = [name.replace("-", "_") for name in args.allow_change]
+        trainer = Trainer.resume(args.out, train_ids, val_ids, device=device, allow_changes=allow, **typed)
         saved_chars = trainer.extra_config.get("tokenizer", {}).get("chars")
         if saved_chars is not None and saved_chars != "".join(tokenizer.chars):
             raise ValueError(
                 f"the checkpoint in {args.out} was trained with another vocabulary than corpus {args.corpus!r}: "
                 f"resume with the corpus it was trained on"
             )
+        check_resumed_model(args, trainer, tokenizer.vocab_size, parser)
     else:
-        overrides = {"vocab_size": tokenizer.vocab_size}
-        if args.dropout is not None:
-            if args.arch == "llama":
-                parser.error("--dropout: babygpt's LLaMA has no dropout; leave the flag out with --arch llama")
-            overrides["dropout"] = args.dropout
-        model_class, config_class = ARCHITECTURES[args.arch]
-        model = model_class(config_class.named(args.config, **overrides), seed=args.seed)
-        config = TrainConfig(
-            steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, min_lr=args.min_lr,
-            warmup_steps=args.warmup_steps, precision=args.precision, compile=args.compile,
-            eval_every=args.eval_every, eval_batches=args.eval_batches, seed=args.seed,
-        )
+        model_class, _ = ARCHITECTURES[args.arch or "gpt"]
+        model_config = named_model_config(args.arch or "gpt", args.config or "tiny", args.dropout,
+                                          tokenizer.vocab_size, parser)
+        model = model_class(model_config, seed=typed.get("seed", 0))
+        config = TrainConfig(**{"precision": "auto", **typed})
         trainer = Trainer(model, train_ids, val_ids, config, device=device)
         trainer.extra_config = {"corpus": args.corpus, "tokenizer": {"type": "char", "chars": "".join(tokenizer.chars)}}
     if trainer.rank == 0:
-        print(f"{args.config}: {trainer.model.num_parameters():,} parameters, {trainer.world} process(es), "
+        name = args.out if args.resume else args.config or "tiny"
+        print(f"{name}: {trainer.model.num_parameters():,} parameters, {trainer.world} process(es), "
               f"{trainer.precision}, device {trainer.device}")
     started = time.perf_counter()
     trainer.train(until=args.stop_at, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every)
@@ -381,9 +451,9 @@ def main(argv=None) -> None:
         print(f"trained to step {trainer.step} in {time.perf_counter() - started:.1f} s; checkpoint in {args.out}")
         if args.sample_tokens:
             prompt = torch.tensor([tokenizer.encode("\n")], device=trainer.device)
-            generator = torch.Generator(device=trainer.device).manual_seed(args.seed)
+            generator = torch.Generator(device=trainer.device).manual_seed(trainer.config.seed)
             # LLaMA's cached generation stops at the context; without the cache it slides a window.
-            window = {"use_cache": False} if args.arch == "llama" else {}
+            window = {"use_cache": False} if isinstance(trainer.model, Llama) else {}
             out = trainer.model.generate(prompt, args.sample_tokens, temperature=1.0, top_k=None, generator=generator,
                                          **window)
             print(tokenizer.decode(out[0].tolist()))

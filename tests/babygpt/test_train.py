@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from babygpt.model import GPT, GPTConfig
-from babygpt.model import cross_entropy
-from babygpt.train import EVAL_STEP, Trainer, TrainConfig, learning_rate, make_optimizer
+from babygpt.model import GPT, GPTConfig, cross_entropy
+from babygpt.train import EVAL_STEP, Trainer, TrainConfig, learning_rate, main, make_optimizer
 from lmbase.batches import BatchSampler
+from lmbase.resume import ResumeError
 
 # A short stretch of real text is enough for these tests; the tiny model trains in milliseconds a step.
 CONFIG = GPTConfig.named("tiny", context=32, d_model=32, n_layer=2, n_head=2)
@@ -222,3 +222,68 @@ def test_under_fp16_clipping_sees_the_true_gradient_not_the_scaled_one(data, mon
         Trainer(GPT(CONFIG), *data, train_config(steps=3, precision=precision), device="cpu", progress=False).train()
     assert len(norms["fp16"]) == 3
     np.testing.assert_allclose(norms["fp16"], norms["fp32"], rtol=0.05)
+
+
+@pytest.fixture
+def saved_at_step_3(data, tmp_path):
+    Trainer(GPT(CONFIG), *data, train_config(), device="cpu", progress=False).train(until=3, checkpoint_dir=tmp_path)
+    return tmp_path
+
+
+def test_resume_with_more_steps_applies_them_and_says_what_they_do_to_the_schedule(data, saved_at_step_3, capsys):
+    trainer = Trainer.resume(saved_at_step_3, *data, device="cpu", progress=False, steps=10, eval_every=5)
+    said = capsys.readouterr().out
+    assert f"resuming {saved_at_step_3} at step 3 with changed settings: eval_every 3 -> 5; steps 6 -> 10" in said
+    lr_then, lr_now = learning_rate(3, train_config()), learning_rate(3, train_config(steps=10))
+    assert f"the learning rate of step 3 is {lr_now:.3g}, where it was {lr_then:.3g}" in said
+    assert trainer.config == train_config(steps=10, eval_every=5)
+    trainer.train()
+    assert trainer.step == 10 and [row["step"] for row in trainer.history] == [3, 5, 10]
+    # Resuming with the saved settings says nothing: there is nothing to say.
+    Trainer.resume(saved_at_step_3, *data, device="cpu", progress=False, steps=6)
+    assert capsys.readouterr().out == ""
+
+
+def test_resume_refuses_other_settings_and_lists_every_one_with_both_values(data, saved_at_step_3):
+    with pytest.raises(ResumeError) as refused:
+        Trainer.resume(saved_at_step_3, *data, device="cpu", lr=0.5, batch_size=16, beta2=0.9, seed=1, steps=2)
+    message = str(refused.value)
+    for line in ("batch_size: 8 in the checkpoint, 16 asked", "beta2: 0.99 in the checkpoint, 0.9 asked",
+                 "lr: 0.003 in the checkpoint, 0.5 asked", "seed: 0 in the checkpoint, 1 asked",
+                 "steps: 6 in the checkpoint, 2 asked (the run is already at step 3)"):
+        assert line in message, message
+    fix = "pass allow_changes=('batch_size', 'beta2', 'lr') (on the command line: --allow-change batch_size beta2 lr)"
+    assert fix in message
+    assert "seed cannot change on resume: train a new run in another folder" in message
+    # Allowing the seed does not make it changeable.
+    with pytest.raises(ResumeError, match="seed: 0 in the checkpoint, 1 asked"):
+        Trainer.resume(saved_at_step_3, *data, device="cpu", seed=1, allow_changes=("seed",))
+    with pytest.raises(TypeError, match=r"\['learning_rate'\], which are not TrainConfig settings"):
+        Trainer.resume(saved_at_step_3, *data, device="cpu", learning_rate=0.5)
+
+
+def test_resume_applies_the_changes_it_is_asked_for_explicitly(data, saved_at_step_3, capsys):
+    trainer = Trainer.resume(saved_at_step_3, *data, device="cpu", progress=False, lr=1e-3, beta2=0.9,
+                             allow_changes=("lr", "beta2"))
+    assert "beta2 0.99 -> 0.9; lr 0.003 -> 0.001" in capsys.readouterr().out
+    trainer.train_step()
+    assert all(g["lr"] == learning_rate(3, train_config(lr=1e-3)) and g["betas"] == (0.9, 0.9)
+               for g in trainer.optimizer.param_groups)
+
+
+def test_the_command_line_resumes_with_the_saved_settings_and_refuses_what_it_cannot_apply(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    common = ["--out", out, "--sample-tokens", "0", "--device", "cpu"]
+    main(["--config", "tiny", "--steps", "4", "--stop-at", "2", "--batch-size", "4", "--lr", "2e-3",
+          "--eval-every", "2", "--eval-batches", "1", "--precision", "fp32", *common])
+    with pytest.raises(ResumeError) as refused:
+        main(["--resume", "--lr", "0.5", "--batch-size", "8", *common])
+    assert "batch_size: 4 in the checkpoint, 8 asked\n  lr: 0.002 in the checkpoint, 0.5 asked" in str(refused.value)
+    assert "--allow-change batch_size lr" in str(refused.value)
+    with pytest.raises(ResumeError, match="n_layer: 2 in the checkpoint, 4 asked"):
+        main(["--resume", "--config", "shakespeare-small", *common])
+    capsys.readouterr()
+    # The flags left out are the checkpoint's (its lr 2e-3 and batch 4, not the defaults); --steps is applied.
+    main(["--resume", "--steps", "6", "--allow-change", "lr", "--lr", "1e-3", *common])
+    said = capsys.readouterr().out
+    assert "with changed settings: lr 0.002 -> 0.001; steps 4 -> 6" in said and "trained to step 6" in said
