@@ -7,6 +7,7 @@ the command that measured it and a verdict. A chapter that measures a claim call
 longer reproduces.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,9 @@ class Claim:
     """One published claim of a seed project and what the course found.
 
     ``value`` is the number the course measured, when there is one a chapter reproduces;
-    ``tolerance`` is the absolute difference a re-measurement may show.
+    ``tolerance`` is the absolute difference a re-measurement may show. ``source`` names where
+    the numbers of ``measured`` come from when they are read, not measured (a seed's printed
+    output, a paper): those have no value to check.
     """
 
     id: str
@@ -38,6 +41,7 @@ class Claim:
     command: str
     value: float | None = None
     tolerance: float = 0.0
+    source: str | None = None
 
 
 def load_claims(path: Path = CLAIMS_FILE) -> list[Claim]:
@@ -78,6 +82,28 @@ def check_claim(claim_id: str, measured: float, path: Path = CLAIMS_FILE) -> Cla
             f"(tolerance {claim.tolerance}); fix the code or update `value` and `measured` in {path}"
         )
     return claim
+
+
+# A number in prose: digits not inside a name (float16, micro_gpt_4, stories15M), with their commas and decimals.
+NUMBER = re.compile(r"(?<![\w.])\d(?:[\d,]*\d)?(?:\.\d+)?(?:e-?\d+)?x?(?!\w)")
+CHAPTER_REFERENCE = re.compile(r"\bchapters? \d+")
+
+
+def measured_numbers(claim: Claim) -> list[str]:
+    """The numbers the claims page quotes as what the course measured for ``claim``: those in
+    its ``measured`` text, references to chapters left out. None when the text says the claim
+    was not re-run (the numbers it gives are then the seed's settings) or when ``source`` says
+    where they were read."""
+    text = claim.measured.strip()
+    if claim.source or text.lower().startswith("not re-run"):
+        return []
+    return NUMBER.findall(CHAPTER_REFERENCE.sub("", text))
+
+
+def unchecked_measurements(claims: list[Claim]) -> dict[str, list[str]]:
+    """Each claim whose page quotes measured numbers with no ``value`` for :func:`check_claim`:
+    id -> the numbers, for a test to name."""
+    return {c.id: measured_numbers(c) for c in claims if c.value is None and measured_numbers(c)}
 
 
 def chapter_title(chapter: str, book: Path = BOOK) -> str:
