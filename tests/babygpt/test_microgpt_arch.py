@@ -119,7 +119,7 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
     ids = torch.randint(0, 40, (3, 16), generator=torch.Generator().manual_seed(0))
     assert torch.equal(loaded(ids), model(ids))
     with pytest.raises(CheckpointError, match="n_layer=2, this one expects n_layer=3"):
-        load_model(tmp_path / "ckpt", expect=replace(config, n_layer=3))
+        load_model(tmp_path / "ckpt", expected=replace(config, n_layer=3))
 
 
 @pytest.mark.parametrize("inside", [True, False])
