@@ -90,10 +90,16 @@ def load(folder, expected: GPTConfig | None = None):
     return unflatten_params(tensors, config), config, data
 
 
+def read_training_state(folder) -> tuple[dict, dict]:
+    """``(optimizer tensors by path, JSON training state)`` as saved: the state is read before the
+    optimizer it belongs to is built (a resumed run checks its settings against the saved ones)."""
+    _, _, extra = load_checkpoint(folder, parts=("optimizer",))
+    return extra["optimizer"]
+
+
 def load_training_state(folder, optimizer_template):
     """The optimizer state (shaped like ``optimizer_template``) and the JSON training state."""
-    _, _, extra = load_checkpoint(folder, parts=("optimizer",))
-    tensors, train_state = extra["optimizer"]
+    tensors, train_state = read_training_state(folder)
     return unflatten_tree_by_path(tensors, optimizer_template), train_state
 
 

@@ -16,7 +16,7 @@ Command line (trains, checkpoints, then samples)::
 import argparse
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache, partial
 
 import jax
@@ -26,6 +26,7 @@ import optax
 from tqdm import tqdm
 
 from lmbase.batches import BatchSampler
+from lmbase.resume import ResumeError, describe_changes, resume_changes
 
 from . import checkpoint
 from .data_parallel import batch_sharded, check_batch_divisible, make_mesh, replicated
@@ -158,8 +159,20 @@ def evaluate(params, ids: np.ndarray, config: GPTConfig, *, batch_size: int, n_b
     return float(np.mean(losses))
 
 
+# Resuming (lmbase.resume): these settings may change, these never, the others only when asked for.
+RESUME_FREE = ("steps", "eval_every", "eval_batches")
+RESUME_FIXED = {"seed": "it picks every batch and dropout mask of the run",
+                "decay_all": "the optimizer's saved state has the structure of the other choice"}
+
+
+def steps_note(tc: TrainConfig) -> str:
+    """What a new ``steps`` does to a resumed run: nothing to the schedule, which has its own ``decay_steps``."""
+    after = f", then stays at min_lr={tc.min_lr:g} to step {tc.steps}" if tc.steps > tc.decay_steps else ""
+    return f"the schedule is as saved: its cosine decay ends at step {tc.decay_steps}{after}"
+
+
 def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np.ndarray | None = None, *,
-          mesh=None, out_dir=None, resume: bool = False, stop_at: int | None = None,
+          mesh=None, out_dir=None, resume: bool = False, allow_changes=(), stop_at: int | None = None,
           checkpoint_interval: int | None = None, tokenizer_chars: str | None = None,
           progress: bool = True, params=None) -> tuple[dict, dict]:
     """Train ``config`` with ``tc`` on ``train_ids``; returns ``(params, history)``.
@@ -167,8 +180,12 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
     history: ``step`` and ``loss`` per step; ``eval_step``, ``val_loss`` every ``eval_every``
     steps and at the end (when ``val_ids`` is given). With ``out_dir`` a checkpoint is written
     every ``checkpoint_interval`` steps and at the end; ``resume=True`` continues from it exactly
-    (the same batches, dropout masks and updates as an uninterrupted run). ``stop_at`` ends the
-    run early at that step, as an interruption would.
+    (the same batches, dropout masks and updates as an uninterrupted run). A ``tc`` other than the
+    checkpoint's follows ``lmbase.resume``'s policy: ``steps``, ``eval_every`` and ``eval_batches``
+    may change (a new ``steps`` leaves the schedule as it is), ``seed`` and ``decay_all`` may not,
+    and the others only when named in ``allow_changes``; what changes is printed, anything else
+    raises a ResumeError listing every setting that differs. ``stop_at`` ends the run early at
+    that step, as an interruption would.
     """
     if resume and out_dir is None:
         raise ValueError("resume=True continues from the checkpoint in out_dir, but out_dir is None: pass "
@@ -183,8 +200,13 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
     start = 0
     if resume:
         params, _, _ = checkpoint.load(out_dir, expected=config)
-        opt_state, state = checkpoint.load_training_state(out_dir, optimizer.init(params))
+        opt_tensors, state = checkpoint.read_training_state(out_dir)
         start = state["step"]
+        changes = resume_changes(out_dir, start, state.get("train_config", {}), asdict(tc), free=RESUME_FREE,
+                                 fixed=RESUME_FIXED, allow_changes=allow_changes)
+        if changes:
+            print(describe_changes(out_dir, start, changes, {"steps": steps_note(tc)}))
+        opt_state = checkpoint.unflatten_tree_by_path(opt_tensors, optimizer.init(params))
         sampler.rng.bit_generator.state = state["sampler_state"]
         history = state["history"]
     else:
@@ -241,42 +263,78 @@ def main(argv=None):
 
     from .generate import generate
 
-    parser = argparse.ArgumentParser(prog="python -m microgpt.train", description=main.__doc__)
-    parser.add_argument("--config", default="shakespeare-char", help="a name in GPTConfig.named")
+    parser = argparse.ArgumentParser(
+        prog="python -m microgpt.train", description=main.__doc__,
+        epilog="With --resume the run goes on from the checkpoint in --out. Without --config and --train-config "
+               "it keeps the checkpoint's model and settings, and --steps, --eval-every, --batch-size and "
+               "--precision typed as well are applied to them (--steps only extends the run: the schedule stays "
+               "as saved). With either, the settings are built as for a new run and compared with the "
+               "checkpoint's. --steps and --eval-every may change; any other setting that differs is refused "
+               "unless --allow-change names it, and the seed is refused whenever it differs.",
+    )
+    parser.add_argument("--config", default=None, help="a name in GPTConfig.named (default shakespeare-char)")
     parser.add_argument("--train-config", default=None, help="a name in TrainConfig.named (default: --config)")
     parser.add_argument("--corpus", default="tinyshakespeare", help="a corpus name in lmbase.corpora.CORPORA")
     parser.add_argument("--out", default=None, help="checkpoint folder (default runs/<config>)")
-    parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="override the number of steps (on a new run also the schedule's decay_steps)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--context", type=int, default=None)
     parser.add_argument("--eval-every", type=int, default=None)
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--allow-change", nargs="+", default=[], metavar="SETTING",
+                        help="with --resume: apply these settings although they differ from the checkpoint's, "
+                             "e.g. --allow-change batch_size")
     parser.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
     parser.add_argument("--sample-tokens", type=int, default=500)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--top-p", type=float, default=1.0)
     args = parser.parse_args(argv)
+    if args.allow_change and not args.resume:
+        parser.error("--allow-change applies to --resume only: a new run takes every setting typed")
 
     text = load_text(args.corpus)
     tokenizer = CharTokenizer.from_text(text)
     train_ids, val_ids = train_val_split(tokenizer.encode(text), 0.1)
-    overrides = {"vocab_size": tokenizer.vocab_size}
-    if args.context:
-        overrides["context"] = args.context
-    config = GPTConfig.named(args.config, **overrides)
-    train_overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size,
-                                         "eval_every": args.eval_every, "precision": args.precision}.items()
-                       if v is not None}
-    tc = TrainConfig.named(args.train_config or args.config, **train_overrides)
-    if args.steps is not None:
-        tc = replace(tc, decay_steps=args.steps, warmup_steps=min(tc.warmup_steps, max(1, args.steps // 10)))
-    out = args.out or f"runs/{args.config}"
-    print(f"{args.config}: {config}\n{tc}\n{len(jax.devices())} device(s): {jax.devices()[0].platform}")
+    name = args.config or "shakespeare-char"
+    out = args.out or f"runs/{name}"
+    typed = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size,
+                               "eval_every": args.eval_every, "precision": args.precision}.items() if v is not None}
+    recipe_named = args.config is not None or args.train_config is not None
+    if args.resume:
+        _, config, config_json = checkpoint.load(out)
+        if config_json.get("tokenizer", {}).get("chars", "".join(tokenizer.chars)) != "".join(tokenizer.chars):
+            raise ValueError(f"the checkpoint in {out} was trained with another vocabulary than corpus "
+                             f"{args.corpus!r}: resume with the corpus it was trained on")
+        saved = checkpoint.read_training_state(out)[1].get("train_config", {})
+    if args.resume and not recipe_named:
+        # the checkpoint's own model and settings; a typed --context is checked against them by train()
+        config = replace(config, context=args.context) if args.context else config
+        known = {f.name for f in fields(TrainConfig)}
+        tc = replace(TrainConfig(**{k: v for k, v in saved.items() if k in known}), **typed)
+    else:
+        overrides = {"vocab_size": tokenizer.vocab_size}
+        if args.context:
+            overrides["context"] = args.context
+        config = GPTConfig.named(name, **overrides)
+        tc = TrainConfig.named(args.train_config or name, **typed)
+        if args.steps is not None:
+            tc = replace(tc, decay_steps=args.steps, warmup_steps=min(tc.warmup_steps, max(1, args.steps // 10)))
+    print(f"{name}: {config}\n{tc}\n{len(jax.devices())} device(s): {jax.devices()[0].platform}")
     started = time.perf_counter()
-    params, history = train(config, tc, train_ids, val_ids, out_dir=out, resume=args.resume, stop_at=args.stop_at,
-                            checkpoint_interval=max(1, tc.eval_every), tokenizer_chars="".join(tokenizer.chars))
+    try:
+        params, history = train(
+            config, tc, train_ids, val_ids, out_dir=out, resume=args.resume, stop_at=args.stop_at,
+            allow_changes=[a.replace("-", "_") for a in args.allow_change],
+            checkpoint_interval=max(1, tc.eval_every), tokenizer_chars="".join(tokenizer.chars))
+    except ResumeError as error:
+        if args.steps is None or not recipe_named or not {"decay_steps", "warmup_steps"} & set(error.refused):
+            raise
+        raise ResumeError(f"{error}\n(--steps sets decay_steps and warmup_steps too when --config or "
+                          f"--train-config names a recipe: to train on to step {args.steps} on the saved schedule, "
+                          f"resume with --resume --out {out} --steps {args.steps} alone)", error.refused) from None
     elapsed = time.perf_counter() - started
     if history["val_loss"]:
         print(f"step {history['eval_step'][-1]}: validation loss {history['val_loss'][-1]:.4f} "

@@ -1,13 +1,16 @@
 """Training: the loss falls, bf16 compute keeps float32 masters, resuming continues exactly."""
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+from lmbase.resume import ResumeError
 from microgpt.model import GPTConfig, init_params
-from microgpt.train import TrainConfig, evaluate, make_optimizer, make_schedule, perplexity, train
+from microgpt.train import TrainConfig, evaluate, main, make_optimizer, make_schedule, perplexity, train
 
 CONFIG = GPTConfig(vocab_size=16, context=16, n_layer=1, n_head=2, d_model=32, dropout=0.1)
 TC = TrainConfig(batch_size=8, steps=8, lr=1e-2, warmup_steps=2, decay_steps=8, min_lr=1e-3,
@@ -120,3 +123,56 @@ def test_weight_decay_reaches_the_matrices_and_spares_gains_and_biases(decay_all
     np.testing.assert_allclose(np.asarray(updates["w"]), decay, rtol=1e-6)
     for leaf in jax.tree.leaves(updates["ln"]):
         np.testing.assert_allclose(np.asarray(leaf), decay if decay_all else 0.0, rtol=1e-6)
+
+
+@pytest.fixture
+def saved_at_step_5(data, tmp_path):
+    train(CONFIG, TC, *data, out_dir=tmp_path / "ck", stop_at=5, progress=False)
+    return tmp_path / "ck"
+
+
+def test_resume_with_more_steps_applies_them_and_keeps_the_schedule(data, saved_at_step_5, capsys):
+    longer = replace(TC, steps=12, eval_every=6)
+    _, history = train(CONFIG, longer, *data, out_dir=saved_at_step_5, resume=True, progress=False)
+    said = capsys.readouterr().out
+    assert (f"resuming {saved_at_step_5} at step 5 with changed settings: eval_every 4 -> 6; steps 8 -> 12 (the "
+            f"schedule is as saved: its cosine decay ends at step 8, then stays at min_lr=0.001 to step 12)") in said
+    assert history["step"] == list(range(1, 13)) and history["eval_step"] == [4, 6, 12]
+
+
+def test_resume_refuses_other_settings_and_lists_every_one_with_both_values(data, saved_at_step_5):
+    other = replace(TC, lr=0.5, batch_size=16, beta1=0.8, seed=3, decay_all=True)
+    with pytest.raises(ResumeError) as refused:
+        train(CONFIG, other, *data, out_dir=saved_at_step_5, resume=True, progress=False)
+    message = str(refused.value)
+    for line in ("batch_size: 8 in the checkpoint, 16 asked", "lr: 0.01 in the checkpoint, 0.5 asked",
+                 "beta1: 0.9 in the checkpoint, 0.8 asked", "seed: 0 in the checkpoint, 3 asked",
+                 "decay_all: False in the checkpoint, True asked"):
+        assert line in message, message
+    assert "pass allow_changes=('batch_size', 'beta1', 'lr') (on the command line: --allow-change" in message
+    assert "decay_all and seed cannot change on resume: train a new run in another folder instead" in message
+    with pytest.raises(ResumeError, match=r"steps: 8 in the checkpoint, 3 asked \(the run is already at step 5\)"):
+        train(CONFIG, replace(TC, steps=3), *data, out_dir=saved_at_step_5, resume=True, progress=False)
+
+
+def test_resume_applies_the_changes_it_is_asked_for_explicitly(data, saved_at_step_5, capsys):
+    halved = replace(TC, lr=TC.lr / 2, min_lr=TC.min_lr / 2)
+    _, history = train(CONFIG, halved, *data, out_dir=saved_at_step_5, resume=True, allow_changes=("lr", "min_lr"),
+                       progress=False)
+    assert "lr 0.01 -> 0.005; min_lr 0.001 -> 0.0005" in capsys.readouterr().out
+    assert history["step"] == list(range(1, 9))
+
+
+def test_the_command_line_resumes_with_the_saved_settings_and_refuses_what_it_cannot_apply(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    common = ["--corpus", "tinyshakespeare", "--out", out, "--sample-tokens", "0"]
+    main(["--config", "tiny", "--steps", "6", "--batch-size", "4", "--eval-every", "3", "--stop-at", "3", *common])
+    with pytest.raises(ResumeError, match="batch_size: 4 in the checkpoint, 8 asked"):
+        main(["--resume", "--batch-size", "8", *common])
+    # With the recipe named, --steps sets the schedule as on a new run: the error says how to keep it.
+    with pytest.raises(ResumeError, match="decay_steps: 6 in the checkpoint, 9 asked(.|\n)*--steps 9 alone"):
+        main(["--resume", "--config", "tiny", "--steps", "9", "--batch-size", "4", *common])
+    capsys.readouterr()
+    history = main(["--resume", "--steps", "9", *common])  # the checkpoint's model, batch and schedule
+    assert "steps 6 -> 9 (the schedule is as saved" in capsys.readouterr().out
+    assert history["step"] == list(range(1, 10)) and history["eval_step"] == [3, 6, 9]
