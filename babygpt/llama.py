@@ -14,8 +14,8 @@ Follows Meta's reference ``llama/model.py`` (Touvron et al. 2023a, 2023b) as Kar
   rounded up to a multiple of ``multiple_of``;
 * grouped-query attention (Ainslie et al. 2023): ``n_kv_head`` key/value heads, each shared by
   ``n_head / n_kv_head`` query heads (LLaMA 2 70B: 64 query heads, 8 key/value heads);
-* no biases, no dropout; a KV cache for generation that stores every layer's rotated keys and
-  values, so that each new token costs one position's work.
+* no biases, no dropout; a KV cache for generation (``babygpt.kv_cache``) that stores every
+  layer's rotated keys and values, so that each new token costs one position's work.
 
 What the seed BabyGPT's LLaMA trainer did differently is available as options, so that its
 3,222,381 parameters can be reproduced by name (``LlamaConfig.named("babygpt-llama-trainer-seed")``):
@@ -31,7 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import check_generation, check_sampling, check_token_ids, check_token_shape
+from . import generate as engine
+from .generate import sample_next  # noqa: F401 (re-exported: chapter 8 and its tests sample with it)
+from .kv_cache import KVCache, new_kv_caches, positions_of
+from .model import check_token_ids, check_token_shape
 
 
 def swiglu_hidden_dim(d_model: int, multiple_of: int = 256, ffn_dim_multiplier: float | None = None) -> int:
@@ -177,42 +180,25 @@ def build_rope_cache(context: int, head_dim: int, theta: float = 10000.0, device
     return torch.stack([angles.cos(), angles.sin()], dim=-1)
 
 
-def apply_rope(x: torch.Tensor, cache: torch.Tensor, start: int = 0) -> torch.Tensor:
+def apply_rope(x: torch.Tensor, cache: torch.Tensor, start=0) -> torch.Tensor:
     """Rotate each channel pair ``(x[2i], x[2i+1])`` of x (batch, heads, seq, head_dim) by the angle
-    of its position ``start + t``. Returns a tensor of x's shape and dtype."""
+    of its position ``start + t`` (start an int, or a (batch,) tensor of one start per row).
+    Returns a tensor of x's shape and dtype."""
     seq = x.shape[-2]
-    if start + seq > cache.shape[0]:
+    positions = positions_of(start, seq, x.device)
+    if int(positions.max()) >= cache.shape[0]:
         raise ValueError(
-            f"positions {start}..{start + seq - 1} go past the RoPE cache of {cache.shape[0]} positions: "
+            f"positions up to {int(positions.max())} go past the RoPE cache of {cache.shape[0]} positions: "
             f"crop the sequence to the model's context ({cache.shape[0]}) or build a longer cache"
         )
-    rope = cache[start:start + seq]
+    rope = cache[positions]  # (seq, pairs, 2), or (batch, 1, seq, pairs, 2) to broadcast over the heads
+    if rope.ndim == 4:
+        rope = rope[:, None]
     cos, sin = rope[..., 0], rope[..., 1]
     pairs = x.float().reshape(*x.shape[:-1], -1, 2)
     even, odd = pairs[..., 0], pairs[..., 1]
     rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
     return rotated.flatten(-2).type_as(x)
-
-
-class KVCache:
-    """One layer's keys and values for generation: (batch, n_kv_head, context, head_dim) each,
-    filled position by position; ``update`` returns everything cached up to the new positions."""
-
-    def __init__(self, batch: int, n_kv_head: int, context: int, head_dim: int, dtype=torch.float32, device=None):
-        shape = (batch, n_kv_head, context, head_dim)
-        self.keys = torch.zeros(shape, dtype=dtype, device=device)
-        self.values = torch.zeros(shape, dtype=dtype, device=device)
-
-    def update(self, keys, values, start: int):
-        end = start + keys.shape[-2]
-        if end > self.keys.shape[-2]:
-            raise ValueError(f"the KV cache holds {self.keys.shape[-2]} positions; position {end - 1} does not fit")
-        self.keys[:, :, start:end] = keys
-        self.values[:, :, start:end] = values
-        return self.keys[:, :, :end], self.values[:, :, :end]
-
-    def nbytes(self) -> int:
-        return self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size()
 
 
 class Attention(nn.Module):
@@ -226,7 +212,7 @@ class Attention(nn.Module):
         self.wv = nn.Linear(config.d_model, config.n_kv_head * config.head_dim, bias=config.bias)
         self.wo = nn.Linear(config.n_head * config.head_dim, config.d_model, bias=config.bias)
 
-    def forward(self, x, rope: torch.Tensor | None, start: int = 0, cache: KVCache | None = None):
+    def forward(self, x, rope: torch.Tensor | None, start=0, cache: KVCache | None = None):
         batch, seq, _ = x.shape
         q = self.wq(x).view(batch, seq, self.n_head, self.head_dim).transpose(1, 2)
         k = self.wk(x).view(batch, seq, self.n_kv_head, self.head_dim).transpose(1, 2)
@@ -234,15 +220,14 @@ class Attention(nn.Module):
         if rope is not None:
             q, k = apply_rope(q, rope, start), apply_rope(k, rope, start)
         if cache is not None:
-            k, v = cache.update(k, v, start)
+            # the cache stores the rotated keys: each at its own position, once
+            k, v, visible = cache.update(k, v, start)
         groups = self.n_head // self.n_kv_head
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        if k.shape[-2] == seq:
+        if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            # New queries sit at positions start..start+seq-1 and may see every key up to their own.
-            mask = torch.ones(seq, k.shape[-2], dtype=torch.bool, device=x.device).tril(diagonal=start)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
         return self.wo(y.transpose(1, 2).reshape(batch, seq, self.n_head * self.head_dim))
 
 
@@ -269,7 +254,7 @@ class TransformerBlock(nn.Module):
         self.ffn_norm = RMSNorm(config.d_model, config.norm_eps)
         self.feed_forward = FeedForward(config)
 
-    def forward(self, x, rope, start: int = 0, cache: KVCache | None = None):
+    def forward(self, x, rope, start=0, cache: KVCache | None = None):
         x = x + self.attention(self.attention_norm(x), rope, start, cache)
         return x + self.feed_forward(self.ffn_norm(x))
 
@@ -313,16 +298,15 @@ class Llama(nn.Module):
         """Every trainable number, a tied matrix counted once."""
         return sum(p.numel() for p in self.parameters())
 
-    def new_kv_caches(self, batch: int, dtype=None, device=None) -> list[KVCache]:
-        """Empty KV caches for every layer, for ``batch`` sequences of up to ``context`` tokens."""
+    def new_kv_caches(self, batch: int, length: int | None = None) -> list[KVCache]:
+        """Empty KV caches for every layer: ``batch`` rows of ``length`` positions (default: the context)."""
         c = self.config
-        weight = self.tok_embeddings.weight
-        return [KVCache(batch, c.n_kv_head, c.context, c.head_dim, dtype or weight.dtype, device or weight.device)
-                for _ in range(c.n_layer)]
+        return new_kv_caches(c.n_layer, batch, c.n_kv_head, length or c.context, c.head_dim, self.tok_embeddings.weight)
 
-    def forward(self, ids: torch.Tensor, start: int = 0, caches: list[KVCache] | None = None,
+    def forward(self, ids: torch.Tensor, start=0, caches: list[KVCache] | None = None,
                 validate: bool = True) -> torch.Tensor:
-        """ids (batch, seq) at positions ``start .. start + seq - 1`` -> logits (batch, seq, vocab).
+        """ids (batch, seq) at positions ``start .. start + seq - 1`` -> logits (batch, seq, vocab);
+        ``start`` is an int, or a (batch,) tensor of one start per row.
 
         With ``caches`` (from :meth:`new_kv_caches`), the keys and values of these positions are
         stored and attention also reads every earlier cached position. ``validate=False`` skips
@@ -330,55 +314,28 @@ class Llama(nn.Module):
         """
         check_token_shape(ids)
         batch, seq = ids.shape
-        if start + seq > self.config.context:
+        end = seq + (start if isinstance(start, int) else int(start.max()))
+        if end > self.config.context:
             raise ValueError(
-                f"positions {start}..{start + seq - 1} do not fit this model's context of {self.config.context} "
-                f"(the length of its RoPE cache): crop the input to its last {self.config.context - start} tokens"
+                f"positions up to {end - 1} do not fit this model's context of {self.config.context} "
+                f"(the length of its RoPE cache): crop the input to its last {self.config.context} tokens"
             )
         if validate:
             check_token_ids(ids, self.config.vocab_size)
         x = self.tok_embeddings(ids)
         if self.config.learned_positions:
-            x = x + self.pos_embeddings(torch.arange(start, start + seq, device=ids.device))
+            x = x + self.pos_embeddings(positions_of(start, seq, ids.device))
         for i, layer in enumerate(self.layers):
             x = layer(x, self.rope_cache, start, None if caches is None else caches[i])
         return self.output(self.norm(x))
 
-    @torch.no_grad()
     def generate(self, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator=None, use_cache: bool = True):
-        """Append ``max_new_tokens`` sampled tokens to ids (batch, seq). ``temperature=0`` is greedy.
+                 generator=None, use_cache: bool = True, **options):
+        """Append ``max_new_tokens`` tokens to ids (batch, seq): ``babygpt.generate.generate``,
+        whose ``options`` are top_p, min_p and repetition_penalty. ``temperature=0`` is greedy.
 
-        With ``use_cache`` the prompt is read once and each new token costs one position (the
-        whole sequence must fit the context); without it every step re-reads the last
-        ``context`` tokens, the slow way the cache must agree with.
+        With ``use_cache`` the prompt is read once and each new token costs one position; without
+        it every step re-reads the whole window, the slow way the cache must agree with.
         """
-        check_generation(ids, max_new_tokens, temperature, top_k)
-        if use_cache and ids.shape[1] + max_new_tokens > self.config.context:
-            raise ValueError(
-                f"{ids.shape[1]} prompt tokens + {max_new_tokens} new ones exceed the context of "
-                f"{self.config.context}: generate fewer tokens, or pass use_cache=False to slide a window"
-            )
-        caches = self.new_kv_caches(ids.shape[0]) if use_cache else None
-        position = 0
-        for _ in range(max_new_tokens):
-            if use_cache:
-                logits = self(ids[:, position:], start=position, caches=caches)[:, -1, :]
-                position = ids.shape[1]
-            else:
-                logits = self(ids[:, -self.config.context:])[:, -1, :]
-            ids = torch.cat([ids, sample_next(logits, temperature, top_k, generator)], dim=1)
-        return ids
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, generator=None):
-    """One token per row of logits (batch, vocab) -> (batch, 1): argmax at temperature 0, else a
-    draw from softmax(logits / temperature), restricted to the ``top_k`` most likely."""
-    check_sampling(temperature, top_k)
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)
+        return engine.generate(self, ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                               generator=generator, use_cache=use_cache, **options)

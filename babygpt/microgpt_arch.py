@@ -32,16 +32,20 @@ from torch import nn
 from lmbase.checkpoint import check_shapes
 from lmbase.microgpt_config import BLOCK_STYLES, GPTConfig as MicroGPTConfig  # noqa: F401 (re-exported)
 
+from . import generate as engine
+from .kv_cache import KVCache, check_fits_context, new_kv_caches, positions_of
 from .model import check_token_ids, check_token_shape
 
 
-def sinusoidal_positions(seq: int, d_model: int) -> torch.Tensor:
-    """pe[p, 2i] = sin(p / 10000^(2i/d)), pe[p, 2i+1] = cos(same angle): shape (seq, d_model)."""
-    positions = torch.arange(seq, dtype=torch.float64)[:, None]
+def sinusoidal_positions(seq: int, d_model: int, start=0) -> torch.Tensor:
+    """pe[p, 2i] = sin(p / 10000^(2i/d)), pe[p, 2i+1] = cos(same angle) for the positions
+    p = start .. start + seq - 1: shape (seq, d_model), or (batch, seq, d_model) for a (batch,)
+    tensor ``start`` of one start per row."""
+    positions = positions_of(start, seq).double()[..., None]
     frequencies = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
-    pe = torch.zeros(seq, d_model, dtype=torch.float64)
-    pe[:, 0::2] = torch.sin(positions * frequencies)
-    pe[:, 1::2] = torch.cos(positions * frequencies)
+    pe = torch.zeros(*positions.shape[:-1], d_model, dtype=torch.float64)
+    pe[..., 0::2] = torch.sin(positions * frequencies)
+    pe[..., 1::2] = torch.cos(positions * frequencies)
     return pe.float()
 
 
@@ -75,12 +79,18 @@ class Attention(nn.Module):
         self.n_head, self.dropout = config.n_head, config.dropout
         self.w_q, self.w_k, self.w_v, self.w_o = (nn.Parameter(torch.empty(d, d)) for _ in range(4))
 
-    def forward(self, x):
+    def forward(self, x, start=0, cache: KVCache | None = None):
+        """With ``cache``, x holds positions ``start ..``: their keys and values are stored, and
+        the queries also attend every earlier position in the cache."""
         batch, seq, d = x.shape
         q, k, v = (
             (x @ w).view(batch, seq, self.n_head, d // self.n_head).transpose(1, 2) for w in (self.w_q, self.w_k, self.w_v)
         )
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        if cache is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        else:
+            k, v, visible = cache.update(k, v, start)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
         return out.transpose(1, 2).reshape(batch, seq, d) @ self.w_o
 
 
@@ -109,15 +119,15 @@ class MicroGPTBlock(nn.Module):
         self.ffn = FeedForward(config.d_model)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x, start=0, cache: KVCache | None = None):
         if self.style == "pre_norm":
-            x = x + self.drop(self.attn(self.ln1(x)))
+            x = x + self.drop(self.attn(self.ln1(x), start, cache))
             return x + self.drop(self.ffn(self.ln2(x)))
         if self.style == "seed":
-            h = x + self.drop(self.attn(self.ln1(x)))
+            h = x + self.drop(self.attn(self.ln1(x), start, cache))
             return h + self.drop(self.ffn(h))
         n = self.ln1(x)  # seed_normed_residual: the stream carries LN(x)
-        h = n + self.drop(self.attn(n))
+        h = n + self.drop(self.attn(n, start, cache))
         return h + self.drop(self.ffn(h))
 
 
@@ -153,24 +163,36 @@ class MicroGPT(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, ids: torch.Tensor, validate: bool = True) -> torch.Tensor:
-        """ids (batch, seq) of int64 in [0, vocab_size), seq <= context -> logits (batch, seq, vocab)."""
+    def new_kv_caches(self, batch: int, length: int | None = None) -> list[KVCache]:
+        """Empty KV caches for every layer: ``batch`` rows of ``length`` positions (default: the context)."""
+        c = self.config
+        return new_kv_caches(c.n_layer, batch, c.n_head, length or c.context, c.d_model // c.n_head, self.embed)
+
+    def forward(self, ids: torch.Tensor, start=0, caches: list[KVCache] | None = None,
+                validate: bool = True) -> torch.Tensor:
+        """ids (batch, seq) of int64 in [0, vocab_size) at positions ``start .. start + seq - 1``
+        (an int, or a (batch,) tensor of one start per row), within the context -> logits
+        (batch, seq, vocab). ``caches`` as in :meth:`babygpt.model.GPT.forward`."""
         check_token_shape(ids)
         batch, seq = ids.shape
-        if seq > self.config.context:
-            raise ValueError(
-                f"the sequence has {seq} tokens but this model's context is {self.config.context}: "
-                f"crop the input to its last {self.config.context} tokens"
-            )
+        check_fits_context(start, seq, self.config.context)
         if validate:
             check_token_ids(ids, self.config.vocab_size)
         d = self.config.d_model
-        x = self.drop(self.embed[ids] * math.sqrt(d) + sinusoidal_positions(seq, d).to(ids.device))
-        for block in self.blocks:
-            x = block(x)
+        x = self.drop(self.embed[ids] * math.sqrt(d) + sinusoidal_positions(seq, d, start).to(ids.device))
+        for i, block in enumerate(self.blocks):
+            x = block(x, start, None if caches is None else caches[i])
         if self.config.final_norm:
             x = self.ln_f(x)
         return x @ self.embed.T
+
+    def generate(self, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 generator=None, **options):
+        """Append ``max_new_tokens`` tokens to ids (batch, seq) with ``babygpt.generate.generate``
+        (options: top_p, min_p, repetition_penalty, use_cache): the tokens microgpt's
+        ``microgpt.generate.generate`` gives from the same checkpoint, when greedy."""
+        return engine.generate(self, ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                               generator=generator, **options)
 
 
 def microgpt_tensors(model: MicroGPT) -> dict:

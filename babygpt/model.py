@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kv_cache import KVCache, check_fits_context, new_kv_caches, positions_of
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -105,11 +107,17 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x, start=0, cache: KVCache | None = None):
+        """With ``cache``, x holds positions ``start ..``: their keys and values are stored, and
+        the queries also attend every earlier position in the cache."""
         batch, seq, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)
         q, k, v = (t.view(batch, seq, self.n_head, d // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        else:
+            k, v, visible = cache.update(k, v, start)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
         y = y.transpose(1, 2).reshape(batch, seq, d)
         return self.resid_dropout(self.proj(y))
 
@@ -141,8 +149,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(config.d_model, eps=config.ln_eps, bias=config.ln_bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x, start=0, cache: KVCache | None = None):
+        x = x + self.attn(self.ln1(x), start, cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -181,44 +189,41 @@ class GPT(nn.Module):
         """Every trainable number, a tied matrix counted once."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, ids: torch.Tensor, validate: bool = True) -> torch.Tensor:
-        """ids (batch, seq) of int64 in [0, vocab_size), seq <= context -> logits (batch, seq, vocab).
+    def new_kv_caches(self, batch: int, length: int | None = None) -> list[KVCache]:
+        """Empty KV caches for every layer: ``batch`` rows of ``length`` positions (default: the context)."""
+        c = self.config
+        return new_kv_caches(c.n_layer, batch, c.n_head, length or c.context, c.d_model // c.n_head, self.tok_emb.weight)
 
-        ``validate=False`` skips the range check on the ids (a device sync on a GPU), for a
-        trainer that checked its whole corpus once.
+    def forward(self, ids: torch.Tensor, start=0, caches: list[KVCache] | None = None,
+                validate: bool = True) -> torch.Tensor:
+        """ids (batch, seq) of int64 in [0, vocab_size) at positions ``start .. start + seq - 1``
+        (start an int, or a (batch,) tensor of one start per row), within the context ->
+        logits (batch, seq, vocab).
+
+        With ``caches`` (from :meth:`new_kv_caches`) the keys and values of these positions are
+        stored and attention also reads every earlier cached position (generation; see
+        ``babygpt.generate``). ``validate=False`` skips the range check on the ids (a device
+        sync on a GPU), for a trainer that checked its whole corpus once.
         """
         check_token_shape(ids)
         batch, seq = ids.shape
-        if seq > self.config.context:
-            raise ValueError(
-                f"the sequence has {seq} tokens but this model's context is {self.config.context}: "
-                f"crop the input to its last {self.config.context} tokens"
-            )
+        check_fits_context(start, seq, self.config.context)
         if validate:
             check_token_ids(ids, self.config.vocab_size)
-        positions = torch.arange(seq, device=ids.device)
-        x = self.dropout(self.tok_emb(ids) + self.pos_emb(positions))
-        for block in self.blocks:
-            x = block(x)
+        x = self.dropout(self.tok_emb(ids) + self.pos_emb(positions_of(start, seq, ids.device)))
+        for i, block in enumerate(self.blocks):
+            x = block(x, start, None if caches is None else caches[i])
         return self.head(self.ln_f(x))
 
-    @torch.no_grad()
-    def generate(self, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None, generator=None):
-        """Append ``max_new_tokens`` sampled tokens to ids (batch, seq); the model sees its last
-        ``context`` tokens. ``temperature=0`` picks the most likely token."""
-        check_generation(ids, max_new_tokens, temperature, top_k)
-        for _ in range(max_new_tokens):
-            logits = self(ids[:, -self.config.context:])[:, -1, :]
-            if temperature == 0:
-                next_id = logits.argmax(dim=-1, keepdim=True)
-            else:
-                logits = logits / temperature
-                if top_k is not None:
-                    kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                next_id = torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)
-            ids = torch.cat([ids, next_id], dim=1)
-        return ids
+    def generate(self, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 generator=None, **options):
+        """Append ``max_new_tokens`` tokens to ids (batch, seq): ``babygpt.generate.generate``,
+        whose ``options`` are top_p, min_p, repetition_penalty and use_cache (default True).
+        ``temperature=0`` picks the most likely token; past the context, the window slides."""
+        from .generate import generate  # here, not at the top: babygpt.generate imports this module
+
+        return generate(self, ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                        generator=generator, **options)
 
 
 def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
@@ -245,25 +250,6 @@ def check_token_shape(ids) -> None:
             f"token ids must have shape (batch, seq), got shape {tuple(ids.shape)}: give one sequence a "
             f"batch axis with ids[None]"
         )
-
-
-def check_sampling(temperature: float, top_k: int | None) -> None:
-    """Raise ValueError for a temperature or top_k that would sample something else than asked."""
-    if temperature < 0:
-        raise ValueError(
-            f"temperature={temperature} is negative, which turns the distribution upside down (the likeliest "
-            f"token becomes the rarest): use 0 for greedy decoding, (0, 1) to sharpen, 1 to sample as trained"
-        )
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k={top_k} keeps no token: use top_k >= 1 (1 is greedy), or None to keep every token")
-
-
-def check_generation(ids, max_new_tokens: int, temperature: float, top_k: int | None) -> None:
-    """The checks of ``generate``: ids (batch, seq), ``max_new_tokens >= 0``, and the sampling settings."""
-    check_token_shape(ids)
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens={max_new_tokens} is negative: ask for 0 or more new tokens")
-    check_sampling(temperature, top_k)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
