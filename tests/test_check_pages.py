@@ -63,3 +63,47 @@ def test_raw_tex_patterns_catch_tex_and_roles(text):
 ])
 def test_raw_tex_patterns_leave_prose_alone(text):
     assert not any(re.search(p, text) for p in check_pages.RAW_TEX_PATTERNS), text
+
+
+# The book's drawings (book/figures/*.svg), each shown as the book shows it: an image in a
+# numbered, cited figure in a column as wide as the theme's (a 390 px phone leaves it 342 px).
+DRAWINGS = sorted((check_pages.ROOT / "book" / "figures").glob("*.svg"))
+
+
+def test_each_drawing_is_svg_drawn_here_with_a_title():
+    import xml.etree.ElementTree as ET
+
+    assert DRAWINGS, "book/figures holds no drawing"
+    ns = "{http://www.w3.org/2000/svg}"
+    for path in DRAWINGS:
+        svg = ET.parse(path).getroot()
+        assert svg.tag == f"{ns}svg" and svg.get("viewBox") and svg.get("width"), path.name
+        assert svg.find(f"{ns}title") is not None and svg.find(f"{ns}desc") is not None, path.name
+        # drawn with shapes and text, not an embedded picture or a file from elsewhere
+        assert not svg.findall(f".//{ns}image") and "http" not in path.read_text().replace(
+            "http://www.w3.org/2000/svg", ""), path.name
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", check_pages.WIDTHS)
+def test_the_books_drawings_read_at_every_width(served_fixtures, width, tmp_path):
+    browser, _ = served_fixtures
+    figures = "\n".join(
+        f'<p>See <a href="#fig-{i}">Fig. {i}</a>.</p><figure id="fig-{i}"><img src="{p.name}" alt="{p.stem}">'
+        f'<figcaption><span class="caption-number">Fig. {i} </span>{p.stem}</figcaption></figure>'
+        for i, p in enumerate(DRAWINGS, start=1))
+    (tmp_path / "drawings.html").write_text(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>drawings</title>'
+        "<style>body { margin: 0; font: 16px/1.6 sans-serif; } figure { margin: 0 8px; }"
+        " article.bd-article { max-width: 740px; margin: 0 auto; padding: 0 16px; }"
+        " img { max-width: 100%; height: auto; }</style></head>"
+        f'<body><main><article class="bd-article"><section>{figures}</section></article></main></body></html>',
+        encoding="utf-8")
+    for path in DRAWINGS:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    server, base = check_pages.start_server(tmp_path)
+    try:
+        assert check_pages.check_page(browser, base, "drawings", None, width) == []
+    finally:
+        server.shutdown()

@@ -11,7 +11,11 @@ desktop window and a 390 px phone). A page fails when
 - a math element is wider than its column (break a long display equation with `aligned`); on a
   phone (under 768 px) it may be, inside a box that scrolls sideways on its own,
 - the page scrolls sideways (its scrollWidth exceeds the window),
-- an image is broken (not loaded, or zero size), or a figure or picture has no caption,
+- an image is broken (not loaded, or zero size), or a figure or picture has no caption (a
+  caption that is only its number, "Fig. 3", counts as none),
+- a captioned figure has no number ("Fig. 3") to be cited by,
+- a drawing's text is too small to read: an SVG picture (an image of an .svg file, or an inline
+  <svg>) whose smallest text, as laid out at this width, is under MIN_DRAWING_TEXT_PX,
 - it is a chapter and has no working "open in Colab" link to its .ipynb,
 - the browser console logs an error (a JavaScript exception or a resource that failed to load).
 Before the book, the check runs itself on the fixture pages in tests/fixtures/pages: each has
@@ -37,6 +41,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "pages"
 WIDTHS = (1280, 390)
 WINDOW_HEIGHT = 2000
 PHONE = 768  # narrower windows are phones: there a wide display equation may scroll in its own box
+MIN_DRAWING_TEXT_PX = 9  # the smallest text a drawing may show, in CSS pixels as laid out
 
 # The kinds of failure, each the start of a problem's message; the fixtures name the one they expect.
 UNTYPESET = "math left untypeset"
@@ -47,10 +52,12 @@ WIDE_MATH = "math wider than its column"
 OVERFLOW = "the page scrolls sideways"
 BROKEN_IMAGE = "broken images"
 NO_CAPTION = "a figure without a caption"
+NO_NUMBER = "a figure without a number"
+SMALL_TEXT = "text too small in a drawing"
 NO_COLAB = "no Colab link"
 CONSOLE = "console error"
 KINDS = (UNTYPESET, TEX_ERROR, RAW_TEX, ROLE_IN_MATH, WIDE_MATH, OVERFLOW, BROKEN_IMAGE, NO_CAPTION,
-         NO_COLAB, CONSOLE)
+         NO_NUMBER, SMALL_TEXT, NO_COLAB, CONSOLE)
 
 WAIT_FOR_MATHJAX = """
 const done = arguments[arguments.length - 1];
@@ -167,11 +174,17 @@ if (pageWidth > viewport + 1) {
 }
 
 // A picture is an image, an embedded SVG object, or an inline SVG of at least 48 px (smaller
-// ones are icons); each must sit in a <figure> whose <figcaption> has text.
+// ones are icons); each must sit in a <figure> whose <figcaption> has text besides its number
+// ("Fig. 3") and its "#" link.
+const captionText = (caption) => {
+  const copy = caption.cloneNode(true);
+  copy.querySelectorAll('.caption-number, a.headerlink').forEach(e => e.remove());
+  return copy.textContent.trim();
+};
 const captioned = (el) => {
   const figure = el.closest('figure');
   const caption = figure && figure.querySelector('figcaption');
-  return !!(caption && caption.textContent.trim());
+  return !!(caption && captionText(caption));
 };
 const pictures = Array.from(root.querySelectorAll('img, object[type="image/svg+xml"], svg')).filter(el => {
   if (el.closest('mjx-container, button, a.headerlink')) return false;
@@ -191,6 +204,12 @@ const where = (el) => {
 const emptyFigures = Array.from(root.querySelectorAll('figure'))
     .filter(f => !captioned(f) && !f.querySelector('img, svg, object'));
 
+// A captioned figure is numbered ("Fig. 3"), so that the text can cite it by that number.
+const figureName = (f) => `figure #${f.id || '(no id)'}: ${JSON.stringify(
+    captionText(f.querySelector('figcaption')).slice(0, 50))}`;
+const numbered = Array.from(root.querySelectorAll('figure')).filter(captioned);
+const unnumbered = numbered.filter(f => !f.querySelector('figcaption .caption-number'));
+
 return {
   title: document.title,
   math: maths.length,
@@ -205,9 +224,62 @@ return {
   images: document.images.length,
   broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
   uncaptioned: pictures.filter(el => !captioned(el)).concat(emptyFigures).map(where),
+  unnumbered: unnumbered.map(figureName),
   colab: Array.from(document.querySelectorAll('a')).map(a => a.href)
              .filter(h => h.startsWith('https://colab.research.google.com/')),
 };
+"""
+
+# The smallest text of each drawing, as laid out: an inline <svg> where it is; an image of an
+# .svg file fetched, parsed and laid out off-screen at the size the image has on the page. A
+# text's size on screen is its font size times the scale of its coordinates (getScreenCTM),
+# which is where a viewBox shrinks a drawing to fit a phone.
+DRAWING_TEXT = """
+const done = arguments[arguments.length - 1];
+const minPx = arguments[0];
+const root = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const smallest = (svg) => {
+  let least = null;
+  for (const el of svg.querySelectorAll('text, tspan')) {
+    const own = Array.from(el.childNodes).filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+    const ctm = el.getScreenCTM();
+    if (!own || !ctm) continue;
+    const px = parseFloat(getComputedStyle(el).fontSize) * Math.hypot(ctm.a, ctm.b);
+    if (least === null || px < least.px) least = {px: px, text: own.slice(0, 30)};
+  }
+  return least;
+};
+const report = (name, least) => least && least.px < minPx
+    ? `${name}: ${JSON.stringify(least.text)} at ${least.px.toFixed(1)} px (at least ${minPx})` : null;
+const found = [];
+for (const svg of root.querySelectorAll('svg')) {
+  if (svg.parentElement.closest('svg, mjx-container, button, a.headerlink')) continue;
+  const r = svg.getBoundingClientRect();
+  if (r.width < 48 || r.height < 48) continue;
+  const section = svg.closest('section[id]');
+  found.push(report(`an inline <svg> in section #${section ? section.id : '(none)'}`, smallest(svg)));
+}
+const images = Array.from(root.querySelectorAll('img'))
+    .filter(img => /\\.svg([?#]|$)/i.test(img.getAttribute('src') || '') && img.getBoundingClientRect().width > 0);
+Promise.all(images.map(img => fetch(img.currentSrc || img.src).then(r => r.text()).then(text => {
+  const parsed = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+  if (parsed.nodeName !== 'svg') return null;
+  const box = document.createElement('div');
+  box.style.cssText = 'position:absolute; left:-20000px; top:0; visibility:hidden';
+  const svg = document.importNode(parsed, true);
+  const r = img.getBoundingClientRect();
+  svg.setAttribute('width', r.width);
+  svg.setAttribute('height', r.height);
+  svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+  box.appendChild(svg);
+  document.body.appendChild(box);
+  try {
+    return report(img.getAttribute('src').split('/').pop(), smallest(svg));
+  } finally {
+    box.remove();
+  }
+}).catch(error => `${img.getAttribute('src')}: could not be read (${error})`)))
+  .then(reports => done(found.concat(reports).filter(Boolean)));
 """
 
 
@@ -278,6 +350,11 @@ def problems_of(facts: dict, mathjax_loaded: bool, width: int) -> list[str]:
         problems.append(f"{BROKEN_IMAGE}: {facts['broken'][:3]}")
     if facts["uncaptioned"]:
         problems.append(f"{NO_CAPTION}: {len(facts['uncaptioned'])}, e.g. {facts['uncaptioned'][:3]}")
+    if facts["unnumbered"]:
+        problems.append(f"{NO_NUMBER}: {len(facts['unnumbered'])}, e.g. {facts['unnumbered'][:3]} "
+                        "(give the figure a :name: so that it is numbered)")
+    if facts.get("smallText"):
+        problems.append(f"{SMALL_TEXT} at {width} px: {facts['smallText'][:3]}")
     return problems
 
 
@@ -300,6 +377,7 @@ def check_page(browser, base: str, page: str, screenshots: Path | None, width: i
     browser.get(f"{base}/{page}.html")
     mathjax_loaded = browser.execute_async_script(WAIT_FOR_MATHJAX)
     facts = browser.execute_script(PAGE_FACTS, RAW_TEX_PATTERNS, width < PHONE)
+    facts["smallText"] = browser.execute_async_script(DRAWING_TEXT, MIN_DRAWING_TEXT_PX)
     problems = problems_of(facts, mathjax_loaded, width) + colab_problems(page, facts["colab"])
     for entry in browser.get_log("browser"):
         if entry["level"] == "SEVERE":
@@ -334,7 +412,7 @@ def serve_fixtures():
     import sphinx
 
     folder = Path(tempfile.mkdtemp(prefix="check-pages-fixtures-"))
-    for path in FIXTURES.glob("*.html"):
+    for path in [*FIXTURES.glob("*.html"), *FIXTURES.glob("*.svg")]:
         shutil.copy(path, folder / path.name)
     mathjax = Path(sphinx.__file__).resolve().parent.parent / "sphinx-mathjax-offline" / "static" / "mathjax"
     (folder / "_static").mkdir()
