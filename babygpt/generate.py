@@ -180,7 +180,7 @@ def stream(model, prompts, max_new_tokens: int, *, temperature: float = 1.0, top
     ``use_cache`` a prompt must fit the context; ``caches`` (from ``model.new_kv_caches``) may be
     given preallocated. Without the cache a longer prompt is cropped to its last ``context``
     tokens. The sampling settings are those of :func:`sample_next`; the repetition penalty counts
-    every token of the prompt and of the continuation.
+    every token of the (cropped) prompt and of the continuation.
     """
     check_sampling(temperature, top_k, top_p, min_p, repetition_penalty)
     if max_new_tokens < 0:
@@ -200,8 +200,8 @@ def stream(model, prompts, max_new_tokens: int, *, temperature: float = 1.0, top
         window[i, :lengths[i]] = r[-context:]
     check_token_ids(window, model.config.vocab_size)
     seen = torch.zeros(batch, model.config.vocab_size, dtype=torch.bool, device=device)
-    for i, r in enumerate(rows):
-        seen[i, r.to(device)] = True
+    for i in range(batch):
+        seen[i, window[i, :lengths[i]]] = True
     if use_cache and max_new_tokens > 0:
         needed = cache_length(model, lengths, max_new_tokens)
         caches = model.new_kv_caches(batch, needed) if caches is None else caches
