@@ -382,7 +382,7 @@ def main(argv=None) -> None:
     parser.add_argument("--config",
                         help="a configuration name: babygpt.model.NAMED_CONFIGS (--arch gpt) or "
                              "babygpt.llama.NAMED_LLAMA_CONFIGS (--arch llama); default tiny")
-    parser.add_argument("--corpus", default="tinyshakespeare", help="a name from lmbase.corpora.CORPORA")
+    parser.add_argument("--corpus", default="tinyshakespeare", help="a name from lmbase.corpora.CORPORA or DERIVED")
     parser.add_argument("--out", default="checkpoints/babygpt", help="checkpoint folder")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--allow-change", nargs="+", default=[], metavar="SETTING",

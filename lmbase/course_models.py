@@ -55,8 +55,8 @@ class CourseModel:
         return ["-m", self.module, *self.full_args, "--out", str(out)]
 
 
-def _babygpt(name, about, config, steps, eval_every=500, *extra, full=()):
-    args = ("--config", config, "--corpus", "tinyshakespeare", "--steps", str(steps), "--batch-size", "32",
+def _babygpt(name, about, config, steps, eval_every=500, *extra, corpus="tinyshakespeare", full=()):
+    args = ("--config", config, "--corpus", corpus, "--steps", str(steps), "--batch-size", "32",
             "--lr", "2e-3", "--min-lr", "2e-4", "--warmup-steps", "100", "--eval-every", str(eval_every),
             "--eval-batches", "20", "--seed", "0", "--precision", "fp32", "--sample-tokens", "0", *extra)
     return CourseModel(name, "babygpt.train", args, about, full)
@@ -97,6 +97,9 @@ COURSE_MODELS = {m.name: m for m in (
     _babygpt("babygpt-pair", "babygpt's GELU MLP (chapter 6), width 128", "shakespeare-pair", 800, 200),
     _babygpt("babygpt-pair-linear-mlp", "the seed's linear MLP (chapter 6), width 128",
              "shakespeare-pair-linear-mlp", 800, 200),
+    # chapter 7's base model: it has never read the play it is fine-tuned on
+    _babygpt("babygpt-before-shrew", "babygpt's GPT (chapter 7), trained on every play before the Shrew",
+             "shakespeare-small", 2000, corpus="tinyshakespeare-before-shrew"),
 )}
 
 

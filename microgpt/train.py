@@ -274,7 +274,7 @@ def main(argv=None):
     )
     parser.add_argument("--config", default=None, help="a name in GPTConfig.named (default shakespeare-char)")
     parser.add_argument("--train-config", default=None, help="a name in TrainConfig.named (default: --config)")
-    parser.add_argument("--corpus", default="tinyshakespeare", help="a corpus name in lmbase.corpora.CORPORA")
+    parser.add_argument("--corpus", default="tinyshakespeare", help="a name from lmbase.corpora.CORPORA or DERIVED")
     parser.add_argument("--out", default=None, help="checkpoint folder (default runs/<config>)")
     parser.add_argument("--steps", type=int, default=None,
                         help="override the number of steps (on a new run also the schedule's decay_steps)")

@@ -15,6 +15,13 @@ def test_tiny_shakespeare_loads_and_has_65_characters():
     assert text.startswith("First Citizen:")
 
 
+def test_the_text_before_the_shrew_is_every_play_before_it_with_the_same_characters():
+    text, before = load_text("tinyshakespeare"), load_text("tinyshakespeare-before-shrew")
+    assert text.startswith(before) and text[len(before):].startswith("SLY:\nI'll pheeze you")
+    assert 0.86 < len(before) / len(text) < 0.87 and "PETRUCHIO" not in before and "PETRUCHIO" in text
+    assert CharTokenizer.from_text(before).chars == CharTokenizer.from_text(text).chars
+
+
 def test_unknown_corpus_names_the_known_ones():
     with pytest.raises(KeyError, match="tinyshakespeare"):
         load_text("shakespeare-complete")
