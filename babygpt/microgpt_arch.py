@@ -24,12 +24,10 @@ microgpt's checkpoint names (``embed``, ``blocks.i.attn.w_q``, ``blocks.i.ffn.w_
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmbase.checkpoint import check_shapes
 from lmbase.microgpt_config import BLOCK_STYLES, GPTConfig as MicroGPTConfig  # noqa: F401 (re-exported)
 
 from . import generate as engine
@@ -198,12 +196,3 @@ class MicroGPT(nn.Module):
 def microgpt_tensors(model: MicroGPT) -> dict:
     """The model's weights as microgpt stores them: float32 numpy arrays under microgpt's names."""
     return {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
-
-
-def load_microgpt_tensors(model: MicroGPT, tensors: dict, source: str = "the checkpoint") -> None:
-    """Copy microgpt-named tensors into ``model``; a missing, extra or misshapen tensor raises."""
-    params = dict(model.named_parameters())
-    check_shapes({n: tuple(p.shape) for n, p in params.items()}, {n: np.shape(t) for n, t in tensors.items()}, source)
-    with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(torch.from_numpy(np.asarray(tensors[name], dtype=np.float32)))

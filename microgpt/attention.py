@@ -1,4 +1,4 @@
-"""Causal multi-head self-attention, for a whole sequence and for one new token with a KV cache.
+"""Causal multi-head self-attention, for a whole sequence and for new tokens with a KV cache.
 
 Four bias-free ``(d, d)`` projections ``w_q, w_k, w_v, w_o`` applied as ``x @ W``; head ``h``
 owns the contiguous columns ``h*hd : (h+1)*hd`` (``hd = d / n_head``), as in the microGPT seed.
@@ -55,19 +55,23 @@ def causal_self_attention(params: dict, x, n_head: int, *, dropout_rate: float =
 
 
 def cached_attention(params: dict, x, n_head: int, cache: tuple, position):
-    """Attention of one new token at ``position`` over the cached keys and values.
+    """Attention of new tokens at positions ``position ..`` over the cached keys and values.
 
-    x: ``(batch, 1, d)``; cache: ``(k, v)``, each ``(batch, context, n_head, hd)``, filled for
-    positions ``< position``. The new key and value are written at ``position`` and the token
-    attends to positions ``<= position``. Returns ``(out (batch, 1, d), new cache)``.
+    x: ``(batch, seq, d)``, usually one token (seq 1); ``position``: an int or a ``(batch,)``
+    array of one start per row (rows of prompts of different lengths stand at different
+    positions). cache: ``(k, v)``, each ``(batch, context, n_head, hd)``, filled for the
+    positions before. The new keys and values are written at their positions and each token
+    attends to its row's positions up to its own. Returns ``(out (batch, seq, d), new cache)``.
     """
-    batch, _, d = x.shape
+    batch, seq, d = x.shape
     q = split_heads(x @ params["w_q"], n_head)
     k_new = split_heads(x @ params["w_k"], n_head)
     v_new = split_heads(x @ params["w_v"], n_head)
     k_cache, v_cache = cache
-    k_cache = jax.lax.dynamic_update_slice_in_dim(k_cache, k_new.astype(k_cache.dtype), position, axis=1)
-    v_cache = jax.lax.dynamic_update_slice_in_dim(v_cache, v_new.astype(v_cache.dtype), position, axis=1)
-    visible = jnp.arange(k_cache.shape[1]) <= position  # (context,), broadcast over b, h, q
-    out = attend(q, k_cache, v_cache, visible).reshape(batch, 1, d)
+    positions = jnp.broadcast_to(jnp.reshape(position, (-1, 1)), (batch, 1)) + jnp.arange(seq)  # (batch, seq)
+    rows = jnp.arange(batch)[:, None]
+    k_cache = k_cache.at[rows, positions].set(k_new.astype(k_cache.dtype))
+    v_cache = v_cache.at[rows, positions].set(v_new.astype(v_cache.dtype))
+    visible = jnp.arange(k_cache.shape[1]) <= positions[:, None, :, None]  # (batch, 1, seq, context)
+    out = attend(q, k_cache, v_cache, visible).reshape(batch, seq, d)
     return out @ params["w_o"], (k_cache, v_cache)
