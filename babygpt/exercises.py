@@ -1,0 +1,82 @@
+"""The checks of the chapters' exercises (``lmbase.exercises.check_answer`` runs them).
+
+Each ``check_*`` takes the learner's function, calls it on cases of its own and raises
+``AssertionError`` naming what differs; a stub that raises ``NotImplementedError`` is let through,
+so that the chapter can say it is not answered yet.
+"""
+
+import copy
+import tempfile
+
+import torch
+from torch import nn
+
+from .lora import LoRALinear, apply_lora, lora_layers, save_adapter
+from .model import GPT, GPTConfig
+
+
+# ---- chapter 7: LoRA --------------------------------------------------------------------------
+
+def check_rescaled_lora(rescaled) -> None:
+    """``rescaled(layer, factor)``: a copy of the LoRALinear ``layer`` with alpha times ``factor``
+    and B divided by it, which computes the same outputs; ``layer`` itself unchanged."""
+    layer = LoRALinear(nn.Linear(32, 16), rank=4, alpha=8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=torch.Generator().manual_seed(1)))
+    before = copy.deepcopy(layer)
+    x = torch.randn(5, 32, generator=torch.Generator().manual_seed(2))
+    for factor in (2.0, 0.5):
+        other = rescaled(layer, factor)
+        assert other is not layer, "return a copy (copy.deepcopy) and leave the layer you were given as it was"
+        assert other.alpha == layer.alpha * factor, f"alpha should be {layer.alpha * factor}, not {other.alpha}"
+        assert other.scaling == other.alpha / other.rank, (
+            f"scaling is {other.scaling}, but the layer computes with alpha / rank = {other.alpha / other.rank}: "
+            f"set both")
+        torch.testing.assert_close(other.lora_B, layer.lora_B / factor, msg="B should be divided by the factor")
+        with torch.no_grad():
+            torch.testing.assert_close(other(x), layer(x), atol=1e-6, rtol=0,
+                                       msg="the rescaled layer should compute what the original computes")
+    assert torch.equal(layer.lora_B, before.lora_B) and layer.alpha == before.alpha, "the original layer changed"
+
+
+def check_best_rank_r(best_rank_r) -> None:
+    """``best_rank_r(update, r)``: the rank-r matrix closest to ``update`` (Frobenius norm), which
+    is what a rank-r adapter can at best learn of a change of the weights."""
+    generator = torch.Generator().manual_seed(0)
+    rank_2 = torch.randn(16, 2, generator=generator) @ torch.randn(2, 16, generator=generator)
+    full = torch.randn(12, 20, generator=generator)
+    for update, r in [(rank_2, 2), (rank_2, 1), (full, 4), (full, 1)]:
+        got = best_rank_r(update, r)
+        assert got.shape == update.shape, f"the answer has shape {tuple(got.shape)}, not {tuple(update.shape)}"
+        rank = torch.linalg.matrix_rank(got).item()
+        assert rank <= r, f"the answer for r = {r} has rank {rank}: keep only the r largest singular values"
+        best_error = torch.linalg.svdvals(update)[r:].square().sum().sqrt()
+        error = (got - update).norm()
+        assert error <= best_error + 1e-4 * update.norm(), (
+            f"for r = {r} the error is {error:.4f}, and the best rank-{r} matrix has {best_error:.4f} "
+            f"(Eckart-Young: truncate the singular value decomposition)")
+
+
+def check_outputs_with_adapter(outputs_with) -> None:
+    """``outputs_with(host, folder, ids)``: the host model's logits for ``ids`` once the adapter saved
+    in ``folder`` is loaded into it."""
+    base = GPT(GPTConfig(vocab_size=20, context=16, n_layer=1, n_head=2, d_model=16), seed=0).eval()
+    ids = torch.randint(0, 20, (2, 16), generator=torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as scratch:
+        tuned = {}
+        for seed in (1, 2):
+            model = copy.deepcopy(base)
+            apply_lora(model, ["attn.qkv"], rank=2, seed=seed)
+            with torch.no_grad():
+                for layer in lora_layers(model).values():
+                    layer.lora_B.normal_(0, 0.1 * seed)
+                tuned[seed] = (f"{scratch}/adapter-{seed}", model(ids))
+            save_adapter(tuned[seed][0], model)
+        host = copy.deepcopy(base)
+        for seed in (1, 2, 1):  # swapped in, out and back
+            folder, expected = tuned[seed]
+            with torch.no_grad():
+                got = outputs_with(host, folder, ids)
+            torch.testing.assert_close(got, expected, atol=1e-6, rtol=0,
+                                       msg=f"after loading {folder.rsplit('/', 1)[-1]} the host should compute what "
+                                           f"the model that saved it computed")

@@ -1,0 +1,90 @@
+"""The exercise checks: a right answer passes, wrong answers fail with a message that says what is
+wrong, and a stub is reported as not answered (lmbase.exercises.check_answer)."""
+
+import copy
+
+import pytest
+import torch
+
+from babygpt.exercises import check_best_rank_r, check_outputs_with_adapter, check_rescaled_lora
+from babygpt.lora import load_adapter
+from lmbase.exercises import check_answer
+
+
+def rescaled(layer, factor):
+    other = copy.deepcopy(layer)
+    other.alpha, other.scaling = layer.alpha * factor, layer.alpha * factor / layer.rank
+    with torch.no_grad():
+        other.lora_B.div_(factor)
+    return other
+
+
+def best_rank_r(update, r):
+    u, s, vh = torch.linalg.svd(update)
+    return (u[:, :r] * s[:r]) @ vh[:r]
+
+
+def outputs_with(host, folder, ids):
+    load_adapter(folder, host)
+    return host(ids)
+
+
+def test_right_answers_pass(capsys):
+    assert check_answer("Exercise 1", check_rescaled_lora, rescaled)
+    assert check_answer("Exercise 2", check_best_rank_r, best_rank_r)
+    assert check_answer("Exercise 3", check_outputs_with_adapter, outputs_with)
+    assert capsys.readouterr().out.count("correct.") == 3
+
+
+def test_a_stub_is_not_answered_yet(capsys):
+    def stub(layer, factor):
+        raise NotImplementedError
+
+    assert check_answer("Exercise 1", check_rescaled_lora, stub) is False
+    assert "not answered yet" in capsys.readouterr().out
+
+
+def in_place(layer, factor):
+    layer.alpha, layer.scaling = layer.alpha * factor, layer.alpha * factor / layer.rank
+    with torch.no_grad():
+        layer.lora_B.div_(factor)
+    return layer
+
+
+def scaling_not_updated(layer, factor):
+    other = copy.deepcopy(layer)
+    other.alpha = layer.alpha * factor
+    with torch.no_grad():
+        other.lora_B.div_(factor)
+    return other
+
+
+def b_multiplied(layer, factor):
+    other = rescaled(layer, factor)
+    with torch.no_grad():
+        other.lora_B.mul_(factor * factor)
+    return other
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (in_place, "return a copy"), (scaling_not_updated, "set both"), (b_multiplied, "divided by the factor"),
+])
+def test_wrong_rescalings_fail_with_what_is_wrong(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_answer("Exercise 1", check_rescaled_lora, wrong)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda update, r: update, "has rank"),  # no truncation at all
+    (lambda update, r: best_rank_r(update, r + 1) if r < 2 else best_rank_r(update, r), "has rank"),
+    (lambda update, r: torch.zeros_like(update), "the error is"),  # rank 0 <= r, but not the closest
+    (lambda update, r: best_rank_r(update, r)[:, :-1], "has shape"),
+])
+def test_wrong_approximations_fail_with_what_is_wrong(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_answer("Exercise 2", check_best_rank_r, wrong)
+
+
+def test_an_adapter_not_loaded_fails():
+    with pytest.raises(AssertionError, match="should compute what the model that saved it computed"):
+        check_answer("Exercise 3", check_outputs_with_adapter, lambda host, folder, ids: host(ids))
