@@ -36,16 +36,17 @@ def padding_mask(lengths, seq_k: int) -> torch.Tensor:
 
 
 def scaled_dot_product_attention(q, k, v, mask=None, causal: bool = False, return_weights: bool = False):
-    """softmax(q kᵀ / √d_k + masks) v.
+    """softmax(q kᵀ / √d_head + masks) v, for T_q queries and T_k keys.
 
-    q: (..., seq_q, d_k), k: (..., seq_k, d_k), v: (..., seq_k, d_v); ``mask`` is boolean and
-    broadcasts to (..., seq_q, seq_k); ``causal`` adds :func:`causal_mask`. Returns the output
-    (..., seq_q, d_v), and the attention weights (..., seq_q, seq_k) if ``return_weights``.
+    q: (..., T_q, d_head), k: (..., T_k, d_head), v: (..., T_k, d_out), where d_out, the values'
+    width, is d_head in a head; ``mask`` is boolean and broadcasts to (..., T_q, T_k); ``causal``
+    adds :func:`causal_mask`. Returns the output (..., T_q, d_out), and the attention weights
+    (..., T_q, T_k) if ``return_weights``.
     """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
             f"q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} do not fit: q and k need the "
-            f"same last size d_k, k and v the same number of keys"
+            f"same last size d_head, k and v the same number of keys"
         )
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if causal:
@@ -58,13 +59,14 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal: bool = False, retur
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """(batch, seq, d) -> (batch, n_heads, seq, d / n_heads); head h owns columns h·d/H .. (h+1)·d/H."""
+    """(batch, T, d) -> (batch, n_head, T, d_head), d_head = d / n_head; head j owns columns
+    j·d_head .. (j+1)·d_head - 1."""
     batch, seq, d = x.shape
     return x.view(batch, seq, n_heads, d // n_heads).transpose(1, 2)
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(batch, n_heads, seq, d_head) -> (batch, seq, n_heads · d_head), the inverse of split_heads."""
+    """(batch, n_head, T, d_head) -> (batch, T, n_head · d_head), the inverse of split_heads."""
     batch, n_heads, seq, d_head = x.shape
     return x.transpose(1, 2).reshape(batch, seq, n_heads * d_head)
 
@@ -72,10 +74,10 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: self-attention by default, cross-attention when given a context.
 
-    Queries come from ``x`` (batch, seq_q, d_model); keys and values from ``context``
-    (batch, seq_k, kv_dim), or from ``x`` itself when no context is given. Each of the
-    ``n_heads`` heads attends in its own d_model / n_heads columns; their outputs are
-    concatenated and mixed by the output projection.
+    Queries come from ``x`` (batch, T_q, d_model); keys and values from ``context``
+    (batch, T_k, kv_dim), or from ``x`` itself when no context is given. Each of the
+    n_head heads (the ``n_heads`` argument) attends in its own d_head = d_model / n_head
+    columns; their outputs are concatenated and mixed by the output projection.
     """
 
     def __init__(self, d_model: int, n_heads: int, kv_dim: int | None = None, bias: bool = True):
@@ -93,7 +95,7 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def forward(self, x, context=None, mask=None, causal: bool = False, return_weights: bool = False):
-        """Output (batch, seq_q, d_model), and the weights (batch, n_heads, seq_q, seq_k) if asked."""
+        """Output (batch, T_q, d_model), and the weights (batch, n_head, T_q, T_k) if asked."""
         context = x if context is None else context
         if x.shape[-1] != self.d_model or context.shape[-1] != self.kv_dim:
             raise ValueError(
