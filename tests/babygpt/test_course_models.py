@@ -22,7 +22,8 @@ NAMES = [name for name, model in course_models.COURSE_MODELS.items() if model.pa
 def test_the_stored_model_reproduces_its_recorded_validation_loss(name):
     model, tokenizer = load(name)
     recorded = course_models.record(name)["validation"]["val_loss"]
-    measured = validation_loss(model, validation_ids("tinyshakespeare", tokenizer))
+    corpus = course_models.flag(course_models.course_model(name), "--corpus")
+    measured = validation_loss(model, validation_ids(corpus, tokenizer))
     assert abs(measured - recorded) < 1e-3, f"{name}: {measured:.5f} against the recorded {recorded:.5f}"
 
 
