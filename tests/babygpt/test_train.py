@@ -224,6 +224,23 @@ def test_under_fp16_clipping_sees_the_true_gradient_not_the_scaled_one(data, mon
     np.testing.assert_allclose(norms["fp16"], norms["fp32"], rtol=0.05)
 
 
+def test_gradients_are_clipped_to_the_set_norm_before_the_step(data, monkeypatch):
+    # AdamW divides by the gradient's own scale, so a wrong clipping norm barely moves a first step's
+    # loss: check the gradient the optimizer is handed instead.
+    clip, handed = torch.nn.utils.clip_grad_norm_, []
+
+    def recording_clip(parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        total = clip(parameters, max_norm, *args, **kwargs)
+        handed.append((total.item(), torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters])).item()))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
+    Trainer(GPT(CONFIG), *data, train_config(steps=2, grad_clip=0.05), device="cpu", progress=False).train()
+    assert [before > 0.05 for before, _ in handed] == [True, True]  # the raw gradients are larger than the limit
+    np.testing.assert_allclose([after for _, after in handed], [0.05, 0.05], rtol=1e-4)
+
+
 @pytest.fixture
 def saved_at_step_3(data, tmp_path):
     Trainer(GPT(CONFIG), *data, train_config(), device="cpu", progress=False).train(until=3, checkpoint_dir=tmp_path)
