@@ -146,6 +146,16 @@ def test_cached_logits_equal_a_full_pass_at_each_rows_own_position(model):
     torch.testing.assert_close(step, full[torch.arange(3), start], atol=1e-5 * full.abs().max().item(), rtol=0)
 
 
+def test_a_cache_filled_chunk_by_chunk_at_int_starts_gives_the_full_pass(model):
+    # start as a plain int, the way chapter 8 calls the model: chunks of 5, 4 and 3 positions
+    ids = torch.randint(0, VOCAB, (2, CONTEXT), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = model(ids)
+        caches = model.new_kv_caches(2)
+        chunks = [model(ids[:, a:b], start=a, caches=caches) for a, b in [(0, 5), (5, 9), (9, CONTEXT)]]
+    torch.testing.assert_close(torch.cat(chunks, dim=1), full, atol=1e-5 * full.abs().max().item(), rtol=0)
+
+
 def test_stream_yields_each_token_as_it_is_produced():
     model = MODELS["gpt"]()
     calls = []

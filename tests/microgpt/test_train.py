@@ -118,8 +118,11 @@ def test_weight_decay_reaches_the_matrices_and_spares_gains_and_biases(decay_all
     tc = TrainConfig(lr=0.1, warmup_steps=1, decay_steps=5, min_lr=0.1, weight_decay=0.5, decay_all=decay_all)
     params = {"w": jnp.ones((2, 2)), "ln": {"gain": jnp.ones(2), "bias": jnp.ones(2)}}
     optimizer = make_optimizer(tc)
-    updates, _ = optimizer.update(jax.tree.map(jnp.zeros_like, params), optimizer.init(params), params)
-    decay = -float(make_schedule(tc)(0)) * tc.weight_decay
+    zeros, state = jax.tree.map(jnp.zeros_like, params), optimizer.init(params)
+    _, state = optimizer.update(zeros, state, params)  # step 0: the warmup's learning rate is 0
+    updates, _ = optimizer.update(zeros, state, params)
+    decay = -float(make_schedule(tc)(1)) * tc.weight_decay
+    assert decay < -0.01
     np.testing.assert_allclose(np.asarray(updates["w"]), decay, rtol=1e-6)
     for leaf in jax.tree.leaves(updates["ln"]):
         np.testing.assert_allclose(np.asarray(leaf), decay if decay_all else 0.0, rtol=1e-6)
