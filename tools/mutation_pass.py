@@ -124,7 +124,7 @@ MUTANTS = [
        M + "test_generate_speculative.py", "the acceptance ratio turned upside down"),
     # lmbase
     _m("lmbase/batches.py", "n_train = int(len(ids) * (1 - val_fraction))", "n_train = int(len(ids) * val_fraction)",
-       L + "test_batches.py", "the split gives the training text the validation fraction"),
+       L + "test_corpora_and_tokenizer.py", "the split gives the training text the validation fraction"),
     _m("lmbase/batches.py", "np.random.default_rng([self.seed, step])", "np.random.default_rng(self.seed)",
        L + "test_batches.py", "every step draws the same batch"),
     _m("lmbase/batches.py", "return self.ids[offsets], self.ids[offsets + 1]", "return self.ids[offsets], self.ids[offsets]",
