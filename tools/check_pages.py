@@ -13,7 +13,8 @@ desktop window and a 390 px phone). A page fails when
 - the page scrolls sideways (its scrollWidth exceeds the window),
 - an image is broken (not loaded, or zero size), or a figure or picture has no caption (a
   caption that is only its number, "Fig. 3", counts as none),
-- a captioned figure has no number ("Fig. 3") to be cited by,
+- a captioned figure has no number ("Fig. 3"), or the page's text never cites it by that number
+  (a {numref} link to it from outside the figure, whose text reads the number),
 - a drawing's text is too small to read: an SVG picture (an image of an .svg file, or an inline
   <svg>) whose smallest text, as laid out at this width, is under MIN_DRAWING_TEXT_PX,
 - it is a chapter and has no working "open in Colab" link to its .ipynb,
@@ -53,11 +54,12 @@ OVERFLOW = "the page scrolls sideways"
 BROKEN_IMAGE = "broken images"
 NO_CAPTION = "a figure without a caption"
 NO_NUMBER = "a figure without a number"
+UNCITED = "a figure the text does not cite"
 SMALL_TEXT = "text too small in a drawing"
 NO_COLAB = "no Colab link"
 CONSOLE = "console error"
 KINDS = (UNTYPESET, TEX_ERROR, RAW_TEX, ROLE_IN_MATH, WIDE_MATH, OVERFLOW, BROKEN_IMAGE, NO_CAPTION,
-         NO_NUMBER, SMALL_TEXT, NO_COLAB, CONSOLE)
+         NO_NUMBER, UNCITED, SMALL_TEXT, NO_COLAB, CONSOLE)
 
 WAIT_FOR_MATHJAX = """
 const done = arguments[arguments.length - 1];
@@ -204,11 +206,25 @@ const where = (el) => {
 const emptyFigures = Array.from(root.querySelectorAll('figure'))
     .filter(f => !captioned(f) && !f.querySelector('img, svg, object'));
 
-// A captioned figure is numbered ("Fig. 3"), so that the text can cite it by that number.
+// A captioned figure is numbered ("Fig. 3"), and the text cites it by that number: some link
+// outside the figure points at its id and reads its number (a {numref} role makes one); a link
+// that names it in words, or its own "#" link, is no citation by number.
 const figureName = (f) => `figure #${f.id || '(no id)'}: ${JSON.stringify(
     captionText(f.querySelector('figcaption')).slice(0, 50))}`;
 const numbered = Array.from(root.querySelectorAll('figure')).filter(captioned);
 const unnumbered = numbered.filter(f => !f.querySelector('figcaption .caption-number'));
+const citations = Array.from(root.querySelectorAll('a[href*="#"]'));
+const numberOf = (f) => {
+  const n = f.querySelector('figcaption .caption-number');
+  const m = n && n.textContent.match(/\\d+(\\.\\d+)*/);
+  return m ? m[0] : null;
+};
+const readsNumber = (a, number) => number !== null
+    && (a.textContent.match(/\\d+(\\.\\d+)*/g) || []).includes(number);
+const cited = (f) => f.id && citations.some(a => !f.contains(a)
+    && decodeURIComponent(a.getAttribute('href').split('#').pop()) === f.id
+    && readsNumber(a, numberOf(f)));
+const uncited = numbered.filter(f => !unnumbered.includes(f) && !cited(f));
 
 return {
   title: document.title,
@@ -225,6 +241,7 @@ return {
   broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
   uncaptioned: pictures.filter(el => !captioned(el)).concat(emptyFigures).map(where),
   unnumbered: unnumbered.map(figureName),
+  uncited: uncited.map(figureName),
   colab: Array.from(document.querySelectorAll('a')).map(a => a.href)
              .filter(h => h.startsWith('https://colab.research.google.com/')),
 };
@@ -353,6 +370,9 @@ def problems_of(facts: dict, mathjax_loaded: bool, width: int) -> list[str]:
     if facts["unnumbered"]:
         problems.append(f"{NO_NUMBER}: {len(facts['unnumbered'])}, e.g. {facts['unnumbered'][:3]} "
                         "(give the figure a :name: so that it is numbered)")
+    if facts["uncited"]:
+        problems.append(f"{UNCITED} by its number: {len(facts['uncited'])}, e.g. {facts['uncited'][:3]} "
+                        "(cite it in the text with {numref}`its-name`)")
     if facts.get("smallText"):
         problems.append(f"{SMALL_TEXT} at {width} px: {facts['smallText'][:3]}")
     return problems
