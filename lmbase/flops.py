@@ -27,17 +27,41 @@ PEAK_FLOPS = {
 }
 
 
+# Peak memory bandwidth (bytes/s) of one device, from NVIDIA's data sheets; matched like PEAK_FLOPS.
+# A decoding step at small batch reads every weight once, so its speed is bounded by this figure.
+PEAK_MEMORY_BANDWIDTH = {
+    "H200": 4.8e12,
+    "H100 PCIe": 2.0e12,
+    "H100": 3.35e12,
+    "A100-SXM4-80GB": 2.039e12,
+    "A100 80GB PCIe": 1.935e12,
+    "A100": 1.555e12,
+    "L4": 300e9,
+    "T4": 320e9,
+    "V100": 900e9,
+}
+
+
 def training_flops_per_token(n_params: int, n_layer: int, d_model: int, context: int) -> float:
     """``6 N + 12 L d T``: training FLOPs per token (forward and backward)."""
     return 6.0 * n_params + 12.0 * n_layer * d_model * context
 
 
+def _lookup(table: dict, device_kind: str) -> float | None:
+    for name in sorted(table, key=len, reverse=True):
+        if name.lower() in device_kind.lower():
+            return table[name]
+    return None
+
+
 def peak_flops(device_kind: str) -> float | None:
     """The peak bf16 FLOP/s of one device of this kind, or None when the kind is not in the table."""
-    for name in sorted(PEAK_FLOPS, key=len, reverse=True):
-        if name.lower() in device_kind.lower():
-            return PEAK_FLOPS[name]
-    return None
+    return _lookup(PEAK_FLOPS, device_kind)
+
+
+def peak_memory_bandwidth(device_kind: str) -> float | None:
+    """The peak memory bandwidth (bytes/s) of one device of this kind, or None when not in the table."""
+    return _lookup(PEAK_MEMORY_BANDWIDTH, device_kind)
 
 
 def mfu(tokens_per_second: float, flops_per_token: float, peak_flops_per_second: float) -> float:

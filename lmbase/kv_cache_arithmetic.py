@@ -51,3 +51,13 @@ def kv_flops_saved(n_layer: int, d_model: int, kv_dim: int | None, prompt_len: i
     recomputed = sum(prompt_len + s for s in range(new_tokens))
     cached = prompt_len + (new_tokens - 1)  # the prompt once, then one token per later step
     return per_token * (recomputed - cached)
+
+
+def decode_bytes_read(weight_bytes: int, n_layer: int, kv_dim: int, batch: int, positions: float,
+                      bytes_per_value: int = 2) -> float:
+    """Bytes one decoding step reads from memory: every weight once (shared by the batch), and
+    each row's cached keys and values at ``positions`` earlier tokens (a mean over the steps may
+    be given). Over the step's time, over the device's peak bandwidth: the memory-bandwidth
+    utilisation of decoding, the figure that bounds it at small batch."""
+    _check_positive(batch=batch)
+    return weight_bytes + batch * positions * kv_cache_bytes_per_token(n_layer, kv_dim, bytes_per_value)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lmbase.flops import mfu, peak_flops, training_flops_per_token
+from lmbase.flops import mfu, peak_flops, peak_memory_bandwidth, training_flops_per_token
+from lmbase.kv_cache_arithmetic import decode_bytes_read
 
 
 def test_flops_per_token_is_6n_plus_attention():
@@ -19,6 +20,24 @@ def test_peak_flops_lookup_and_mfu():
     assert mfu(1e5, 1e9, 1e15) == pytest.approx(0.1)
     with pytest.raises(ValueError):
         mfu(1.0, 1.0, 0.0)
+
+
+def test_peak_memory_bandwidth_lookup_picks_the_longest_matching_name():
+    assert peak_memory_bandwidth("NVIDIA H200") == 4.8e12
+    assert peak_memory_bandwidth("NVIDIA H100 80GB HBM3") == 3.35e12
+    assert peak_memory_bandwidth("NVIDIA H100 PCIe") == 2.0e12
+    assert peak_memory_bandwidth("NVIDIA A100-SXM4-80GB") == 2.039e12
+    assert peak_memory_bandwidth("NVIDIA A100-SXM4-40GB") == 1.555e12
+    assert peak_memory_bandwidth("cpu") is None
+
+
+def test_a_decoding_step_reads_every_weight_once_and_each_rows_cache():
+    # GPT-2 small in bf16 at batch 8, 100 cached tokens a row: 12 layers of 768-wide keys and values
+    weights = 124_439_808 * 2
+    assert decode_bytes_read(weights, 12, 768, 8, 100) == weights + 8 * 100 * 2 * 12 * 768 * 2
+    assert decode_bytes_read(weights, 12, 768, 1, 0) == weights
+    with pytest.raises(ValueError, match="batch=0"):
+        decode_bytes_read(weights, 12, 768, 0, 10)
 
 
 def matmul_training_flops_per_token(vocab, n_layer, d, context):
