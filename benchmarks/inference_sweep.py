@@ -16,7 +16,8 @@ KV cache, after one untimed warm-up generation. Printed per row:
   fraction, the memory-bandwidth utilisation as nanochat's inference benchmark defines it;
 * the step time over the time that reading those bytes at peak bandwidth would take: near 1 a
   step is bound by memory; far above 1 (batch 1 of a small model) it is bound by launching
-  kernels and by Python, which a bigger batch amortises.
+  kernels and by Python, which a bigger batch amortises;
+* with ``--no-cache-too``, the same generation without the KV cache, and the cache's speed-up.
 
 The results (command, device, driver, versions, commit, every row) go to ``--out`` as JSON, for
 the chapter to render. ``--max-seconds`` stops the sweep, keeping the rows measured, before a
@@ -68,20 +69,21 @@ def commit() -> str:
     return found.stdout.strip() or "unknown (not a git checkout)"
 
 
-def measure(model: GPT, batch: int, prompt_tokens: int, new_tokens: int, device: torch.device) -> float:
+def measure(model: GPT, batch: int, prompt_tokens: int, new_tokens: int, device: torch.device,
+            use_cache: bool = True) -> float:
     """Seconds of one greedy generation of ``new_tokens`` for ``batch`` prompts, after a warm-up."""
     generator = torch.Generator().manual_seed(0)
     prompts = torch.randint(0, model.config.vocab_size, (batch, prompt_tokens), generator=generator).to(device)
-    generate(model, prompts, min(new_tokens, 4), temperature=0)  # warm-up: allocations, kernel choice
+    generate(model, prompts, min(new_tokens, 4), temperature=0, use_cache=use_cache)  # warm-up
     synchronize(device)
     started = time.perf_counter()
-    generate(model, prompts, new_tokens, temperature=0)
+    generate(model, prompts, new_tokens, temperature=0, use_cache=use_cache)
     synchronize(device)
     return time.perf_counter() - started
 
 
 def sweep_row(model: GPT, dtype: torch.dtype, batch: int, prompt_tokens: int, new_tokens: int,
-              device: torch.device, peak: float | None) -> dict:
+              device: torch.device, peak: float | None, no_cache_too: bool = False) -> dict:
     config = model.config
     seconds = measure(model, batch, prompt_tokens, new_tokens, device)
     bytes_per_value = torch.finfo(dtype).bits // 8
@@ -96,6 +98,9 @@ def sweep_row(model: GPT, dtype: torch.dtype, batch: int, prompt_tokens: int, ne
     if peak:
         row["bandwidth_utilisation"] = row["bandwidth"] / peak
         row["step_over_memory_floor"] = step_seconds / (step_bytes / peak)
+    if no_cache_too:
+        row["no_cache_seconds"] = measure(model, batch, prompt_tokens, new_tokens, device, use_cache=False)
+        row["cache_speedup"] = row["no_cache_seconds"] / seconds
     return row
 
 
@@ -109,6 +114,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-bandwidth", type=float, default=None,
                         help="peak memory bandwidth of the device in bytes/s (default: lmbase.flops' table)")
+    parser.add_argument("--no-cache-too", action="store_true",
+                        help="also time generation without the KV cache and print the cache's speed-up")
     parser.add_argument("--max-seconds", type=float, default=420, help="stop the sweep after this long")
     parser.add_argument("--out", type=Path, default=None, help="write the results here as JSON")
     args = parser.parse_args(argv)
@@ -135,12 +142,14 @@ def main(argv=None) -> dict:
             if time.perf_counter() - started > args.max_seconds:
                 print(f"stopped after {args.max_seconds:.0f} s: --max-seconds")
                 break
-            row = sweep_row(model, dtype, batch, args.prompt_tokens, args.new_tokens, device, peak)
+            row = sweep_row(model, dtype, batch, args.prompt_tokens, args.new_tokens, device, peak,
+                            args.no_cache_too)
             rows.append(row)
             share = f"{row['bandwidth_utilisation']:8.1%}" if peak else f"{'-':>8}"
             floor = f"{row['step_over_memory_floor']:13.1f}" if peak else f"{'-':>13}"
-            print(f"{batch:6} {row['tokens_per_second']:10,.0f} {row['bandwidth'] / 1e9:8.1f} {share} {floor}",
-                  flush=True)
+            speedup = f"  cache {row['cache_speedup']:.1f}x faster" if args.no_cache_too else ""
+            print(f"{batch:6} {row['tokens_per_second']:10,.0f} {row['bandwidth'] / 1e9:8.1f} {share} {floor}"
+                  f"{speedup}", flush=True)
         del model
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,14 @@ def test_a_tiny_sweep_records_its_rows_with_the_bytes_each_step_reads(tmp_path, 
     assert "tokens/s" in capsys.readouterr().out
 
 
+def test_with_no_cache_too_it_times_the_uncached_generation_and_the_speedup(capsys):
+    results = inference_sweep.main(["--shapes", "tiny", "--batches", "2", "--new-tokens", "6", "--dtype", "fp32",
+                                    "--device", "cpu", "--no-cache-too"])
+    (row,) = results["shapes"]["tiny"]
+    assert row["no_cache_seconds"] > 0 and row["cache_speedup"] == pytest.approx(row["no_cache_seconds"] / row["seconds"])
+    assert "x faster" in capsys.readouterr().out
+
+
 def test_an_unknown_shape_is_refused_with_the_known_ones():
     with pytest.raises(SystemExit):
         inference_sweep.main(["--shapes", "gpt3"])
