@@ -25,7 +25,8 @@ def test_a_stale_mutant_is_refused_with_the_fix(tmp_path):
 def test_the_runner_reports_killed_and_surviving_mutants_and_restores_the_file(tmp_path):
     source = "def double(x):\n    return 2 * x\n\n\ndef half(x):\n    return x / 2\n"
     (tmp_path / "arith.py").write_text(source)
-    (tmp_path / "test_code.py").write_text("from arith import double\n\n\ndef test_double():\n    assert double(3) == 6\n")
+    test = "from arith import double\n\n\ndef test_double():\n    assert double(3) == 6\n"
+    (tmp_path / "test_code.py").write_text(test)
     caught = Mutant("arith.py", "return 2 * x", "return 3 * x", ("test_code.py",), "caught")
     missed = Mutant("arith.py", "return x / 2", "return x / 3", ("test_code.py",), "no test of half")
     assert run(caught, tmp_path, timeout=120)[0] is True
