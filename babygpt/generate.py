@@ -20,8 +20,6 @@ packages. ``python -m babygpt.generate --checkpoint DIR --prompt "..."`` prints 
 is generated.
 """
 
-import argparse
-
 import torch
 
 from .model import check_token_ids, check_token_shape
@@ -241,28 +239,14 @@ def generate(model, prompts, max_new_tokens: int, **settings):
 
 def main(argv=None):
     """Sample from a checkpoint (babygpt's or microgpt's), printing the text as it is generated."""
-    from lmbase.char_tokenizer import CharTokenizer
+    from lmbase.sampler_cli import checkpoint_tokenizer, sampler_parser
 
     from .checkpoint import load_model
 
-    parser = argparse.ArgumentParser(prog="python -m babygpt.generate", description=main.__doc__)
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint folder (config.json + model.safetensors)")
-    parser.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
-    parser.add_argument("--max-new-tokens", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--min-p", type=float, default=0.0)
-    parser.add_argument("--repetition-penalty", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same text")
-    parser.add_argument("--no-cache", action="store_true", help="recompute the whole window at every step")
+    parser = sampler_parser("python -m babygpt.generate", main.__doc__)
     args = parser.parse_args(argv)
-
     model, config_json = load_model(args.checkpoint)
-    if "tokenizer" not in config_json:
-        parser.error(f"{args.checkpoint} has no tokenizer in its config.json: sample from a checkpoint written "
-                     f"by a trainer (python -m babygpt.train or python -m microgpt.train)")
-    tokenizer = CharTokenizer(config_json["tokenizer"]["chars"])
+    tokenizer = checkpoint_tokenizer(parser, args.checkpoint, config_json)
     prompt = torch.from_numpy(tokenizer.encode(args.prompt))[None]
     print(args.prompt, end="", flush=True)
     tokens = stream(model.eval(), prompt, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,

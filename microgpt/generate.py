@@ -21,7 +21,6 @@ as many steps per compiled call as the window allows. ``python -m microgpt.gener
 --checkpoint DIR --prompt "..."`` prints a sample as it is generated.
 """
 
-import argparse
 from functools import partial
 
 import jax
@@ -262,28 +261,14 @@ def generate(params: dict, prompt, config: GPTConfig, max_new_tokens: int, **set
 
 def main(argv=None):
     """Sample from a microgpt checkpoint, printing the text as it is generated."""
-    from lmbase.char_tokenizer import CharTokenizer
+    from lmbase.sampler_cli import checkpoint_tokenizer, sampler_parser
 
     from .checkpoint import load
 
-    parser = argparse.ArgumentParser(prog="python -m microgpt.generate", description=main.__doc__)
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint folder (config.json + model.safetensors)")
-    parser.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
-    parser.add_argument("--max-new-tokens", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--min-p", type=float, default=0.0)
-    parser.add_argument("--repetition-penalty", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same text")
-    parser.add_argument("--no-cache", action="store_true", help="recompute the whole window at every step")
+    parser = sampler_parser("python -m microgpt.generate", main.__doc__)
     args = parser.parse_args(argv)
-
     params, config, data = load(args.checkpoint)
-    if "tokenizer" not in data:
-        parser.error(f"{args.checkpoint} has no tokenizer in its config.json: sample from a checkpoint written "
-                     f"by a trainer (python -m microgpt.train or python -m babygpt.train)")
-    tokenizer = CharTokenizer(data["tokenizer"]["chars"])
+    tokenizer = checkpoint_tokenizer(parser, args.checkpoint, data)
     print(args.prompt, end="", flush=True)
     tokens = stream(params, tokenizer.encode(args.prompt), config, args.max_new_tokens, key=jax.random.key(args.seed),
                     temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,

@@ -227,3 +227,10 @@ def test_the_command_line_streams_a_sample_from_a_checkpoint(tmp_path, capsys):
     prompt = torch.tensor([[chars.index("a"), chars.index("b")]])
     expected = generate(model, prompt, 15, temperature=0.8, top_k=5, generator=torch.Generator().manual_seed(4))
     assert printed == "ab" + "".join(chars[i] for i in expected[0, 2:]) + "\n"
+
+
+def test_the_command_line_refuses_a_checkpoint_without_a_tokenizer(tmp_path, capsys):
+    save_model(tmp_path, MODELS["gpt"]())
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(tmp_path)])
+    assert "has no tokenizer in its config.json: sample from a checkpoint written by a trainer" in capsys.readouterr().err
