@@ -13,6 +13,11 @@ safetensors + ``config.json``, read into and written from :class:`babygpt.llama.
   positive), a uint8 "shared classifier" flag, zeros up to byte 256, then the norms (attention
   norms, ffn norms, final norm), ``tok_embeddings``, ``wq wk wv wo w1 w2 w3`` and ``output``
   if not shared.
+* Version 2, llama2.c's "Q8_0" (``export.py --version 2``, read by ``runq.c``): the version 1 header
+  followed by an int32 group size (64 by default), zeros up to byte 256, the norms as float32,
+  then each matrix of version 1's order (``tok_embeddings``, ``wq`` ... ``w3``, ``output``) as int8
+  codes followed by float32 scales, one per group of ``group_size`` consecutive weights of a row
+  (symmetric, ``scale = max|w| / 127``: :func:`babygpt.quant.quantize_int8`).
 
 Matrices are in ``nn.Linear``'s (out, in) layout and use Meta's RoPE channel order, the one
 :mod:`babygpt.llama` uses, so they load as they are.
@@ -37,6 +42,7 @@ from lmbase.checkpoint import CheckpointError, check_shapes
 from lmbase.download import RemoteFile, fetch
 
 from .llama import Llama, LlamaConfig, build_rope_cache
+from .quant.int8_matmul import quantize_int8
 
 # Karpathy's TinyStories model of 15M parameters (the seed README's "15M" link) and the LLaMA 2
 # SentencePiece tokenizer in llama2.c's tokenizer.bin format, checked by size and sha256.
@@ -112,8 +118,9 @@ def _llama2c_order(config: LlamaConfig, version: int, shared: bool) -> list[tupl
     return order
 
 
-def save_llama2c(model: Llama, path, version: int = 0) -> Path:
-    """Write ``model`` as a llama2.c checkpoint (version 0, the TinyStories files' format, or 1)."""
+def save_llama2c(model: Llama, path, version: int = 0, group_size: int | None = None) -> Path:
+    """Write ``model`` as a llama2.c checkpoint: version 0 (the TinyStories files' format), 1, or
+    2 (Q8_0: int8 matrices with a scale per ``group_size`` weights, 64 unless given)."""
     config = model.config
     _require_plain_llama(config, "llama2.c")
     if config.rope_theta != 10000.0 or config.norm_eps != 1e-5:
@@ -121,11 +128,15 @@ def save_llama2c(model: Llama, path, version: int = 0) -> Path:
             f"llama2.c's run.c hard-codes RoPE base 10000 and RMSNorm eps 1e-5; this model has "
             f"rope_theta={config.rope_theta}, norm_eps={config.norm_eps}: save it with save_hf instead"
         )
-    if version not in (0, 1):
-        raise ValueError(f"llama2.c version {version} is not supported: use 0 (legacy) or 1")
+    if version not in (0, 1, 2):
+        raise ValueError(f"llama2.c version {version} is not supported: use 0 (legacy), 1 or 2 (Q8_0)")
+    if group_size is not None and version != 2:
+        raise ValueError(f"group_size={group_size} only applies to version 2 (Q8_0); version {version} "
+                         f"stores float32: drop group_size or pass version=2")
+    group_size = 64 if group_size is None else group_size
     shared = model.output.weight is model.tok_embeddings.weight
-    tensors = {name: p.detach().float().cpu().numpy() for name, p in model.named_parameters()}
-    rope = build_rope_cache(config.context, config.head_dim, config.rope_theta).numpy()
+    tensors = {name: p.detach().float().cpu() for name, p in model.named_parameters()}
+    rope = build_rope_cache(config.context, config.head_dim, config.rope_theta)
     tensors["freq_cis_real"], tensors["freq_cis_imag"] = rope[..., 0], rope[..., 1]
     dims = (config.d_model, config.hidden_dim, config.n_layer, config.n_head, config.n_kv_head)
     path = Path(path)
@@ -134,30 +145,50 @@ def save_llama2c(model: Llama, path, version: int = 0) -> Path:
             vocab = config.vocab_size if shared else -config.vocab_size
             f.write(struct.pack("<7i", *dims, vocab, config.context))
         else:
-            f.write(struct.pack("<Ii", LLAMA2C_MAGIC, 1))
+            f.write(struct.pack("<Ii", LLAMA2C_MAGIC, version))
             f.write(struct.pack("<7i", *dims, config.vocab_size, config.context))
             f.write(struct.pack("<B", int(shared)))
+            if version == 2:
+                f.write(struct.pack("<i", group_size))
             f.write(b"\0" * (LLAMA2C_V1_HEADER_BYTES - f.tell()))
-        for name, _ in _llama2c_order(config, version, shared):
-            f.write(np.ascontiguousarray(tensors[name], dtype="<f4").tobytes())
+        for name, _ in _llama2c_order(config, min(version, 1), shared):
+            tensor = tensors[name]
+            if version == 2 and tensor.ndim == 2:
+                codes, scales = quantize_int8(tensor, group_size)
+                f.write(codes.numpy().tobytes())
+                tensor = scales
+            f.write(np.ascontiguousarray(tensor.numpy(), dtype="<f4").tobytes())
     return path
 
 
+def _stored_bytes(shape: tuple, version: int, group_size: int) -> int:
+    """Bytes one array takes in a llama2.c file: float32, or in version 2 a matrix's int8 codes
+    and float32 group scales."""
+    count = int(np.prod(shape))
+    if version == 2 and len(shape) == 2:
+        return count + 4 * (count // group_size)
+    return 4 * count
+
+
 def read_llama2c(path) -> tuple[LlamaConfig, dict, int]:
-    """``(config, tensors, version)`` of a llama2.c checkpoint; tensors are float32 numpy arrays."""
+    """``(config, tensors, version)`` of a llama2.c checkpoint; tensors are float32 numpy arrays
+    (a version 2 file's matrices dequantized: codes × their group's scale)."""
     path = Path(path)
     data = path.read_bytes()
     if len(data) < 28:
         raise CheckpointError(f"{path} has {len(data)} bytes, too few for a llama2.c header (28 bytes)")
+    group_size = 0
     if struct.unpack_from("<I", data, 0)[0] == LLAMA2C_MAGIC:
         version = struct.unpack_from("<i", data, 4)[0]
-        if version != 1:
+        if version not in (1, 2):
             raise CheckpointError(
-                f"{path} is a llama2.c version {version} file; this reader knows versions 0 and 1 (float32). "
-                f"Export it again with llama2.c's export.py --version 1"
+                f"{path} is a llama2.c version {version} file; this reader knows versions 0, 1 (float32) "
+                f"and 2 (Q8_0). Export it again with llama2.c's export.py --version 1"
             )
         dim, hidden, n_layer, n_head, n_kv, vocab, seq = struct.unpack_from("<7i", data, 8)
         shared = bool(data[36])
+        if version == 2:
+            group_size = struct.unpack_from("<i", data, 37)[0]
         offset = LLAMA2C_V1_HEADER_BYTES
     else:
         version = 0
@@ -169,19 +200,28 @@ def read_llama2c(path) -> tuple[LlamaConfig, dict, int]:
                              d_model=dim, hidden_dim=hidden, tie_embeddings=shared)
     except ValueError as error:
         raise CheckpointError(f"{path}: its header describes no valid LLaMA ({error})") from None
-    order = _llama2c_order(config, version, shared)
-    expected = offset + 4 * sum(int(np.prod(shape)) for _, shape in order)
+    if version == 2 and (group_size < 1 or dim % group_size or hidden % group_size):
+        raise CheckpointError(f"{path}: group size {group_size} does not divide dim={dim} and "
+                              f"hidden_dim={hidden}, as llama2.c's Q8_0 needs")
+    order = _llama2c_order(config, min(version, 1), shared)
+    expected = offset + sum(_stored_bytes(shape, version, group_size) for _, shape in order)
     if len(data) != expected:
         raise CheckpointError(
             f"{path} has {len(data):,} bytes but its header (dim={dim}, hidden_dim={hidden}, n_layers={n_layer}, "
             f"n_heads={n_head}, n_kv_heads={n_kv}, vocab_size={vocab}, seq_len={seq}, version {version}) "
-            f"needs {expected:,}: the file is truncated or not a llama2.c float32 checkpoint"
+            f"needs {expected:,}: the file is truncated or not a llama2.c checkpoint of that version"
         )
     tensors = {}
     for name, shape in order:
         count = int(np.prod(shape))
-        tensors[name] = np.frombuffer(data, dtype="<f4", count=count, offset=offset).reshape(shape).copy()
-        offset += 4 * count
+        if version == 2 and len(shape) == 2:
+            codes = np.frombuffer(data, dtype=np.int8, count=count, offset=offset)
+            scales = np.frombuffer(data, dtype="<f4", count=count // group_size, offset=offset + count)
+            values = codes.reshape(-1, group_size) * scales[:, None]
+            tensors[name] = values.reshape(shape).astype(np.float32)
+        else:
+            tensors[name] = np.frombuffer(data, dtype="<f4", count=count, offset=offset).reshape(shape).copy()
+        offset += _stored_bytes(shape, version, group_size)
     return config, tensors, version
 
 

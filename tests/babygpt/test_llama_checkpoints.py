@@ -1,4 +1,4 @@
-"""babygpt.llama_checkpoints: llama2.c .bin (versions 0 and 1) and Hugging Face safetensors +
+"""babygpt.llama_checkpoints: llama2.c .bin (versions 0, 1 and 2, Q8_0) and Hugging Face safetensors +
 config.json, each round-tripped, checked against a writer built here from the format's spec, and
 against files written by transformers' save_pretrained."""
 
@@ -74,6 +74,68 @@ def test_llama2c_bad_files_raise(tmp_path):
         read_llama2c(tmp_path / "bad.bin")
     with pytest.raises(ValueError, match="plain LLaMA"):
         save_llama2c(Llama(LlamaConfig.named("babygpt-llama-trainer-seed")), tmp_path / "seed.bin")
+
+
+def q8_0_spec_file(model: Llama, path, group_size: int) -> None:
+    """llama2.c's export.py version2_export (quantize_q80 and the header), written out
+    independently of the package's writer."""
+    c = model.config
+    p = {n: t.detach().float() for n, t in model.named_parameters()}
+    L = range(c.n_layer)
+    norms = ([p[f"layers.{i}.attention_norm.weight"] for i in L]
+             + [p[f"layers.{i}.ffn_norm.weight"] for i in L] + [p["norm.weight"]])
+    matrices = [p["tok_embeddings.weight"]]
+    for key in ("attention.wq", "attention.wk", "attention.wv", "attention.wo",
+                "feed_forward.w1", "feed_forward.w2", "feed_forward.w3"):
+        matrices += [p[f"layers.{i}.{key}.weight"] for i in L]
+    if not c.tie_embeddings:
+        matrices.append(p["output.weight"])
+    with open(path, "wb") as f:
+        f.write(struct.pack("I", 0x616B3432) + struct.pack("i", 2))
+        f.write(struct.pack("iiiiiii", c.d_model, c.hidden_dim, c.n_layer, c.n_head, c.n_kv_head,
+                            c.vocab_size, c.context))
+        f.write(struct.pack("B", int(c.tie_embeddings)) + struct.pack("i", group_size))
+        f.write(b"\0" * (256 - f.tell()))
+        for w in norms:
+            f.write(w.numpy().astype(np.float32).tobytes())
+        for w in matrices:
+            groups = w.reshape(-1, group_size)
+            scale = groups.abs().max(dim=1).values / 127.0
+            f.write(torch.round(groups / scale[:, None]).to(torch.int8).numpy().tobytes())
+            f.write(scale.numpy().astype(np.float32).tobytes())
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_llama2c_q8_0_matches_the_spec_byte_for_byte_and_reads_back_dequantized(tmp_path, tied):
+    from babygpt.quant import quantize
+
+    model = Llama(tiny(tie_embeddings=tied), seed=9)
+    q8_0_spec_file(model, tmp_path / "spec.bin", group_size=4)
+    save_llama2c(model, tmp_path / "ours.bin", version=2, group_size=4)
+    assert (tmp_path / "ours.bin").read_bytes() == (tmp_path / "spec.bin").read_bytes()
+    config, tensors, version = read_llama2c(tmp_path / "ours.bin")
+    assert version == 2 and config == model.config
+    for name, p in model.named_parameters():
+        expected = quantize(p, 8, 4).dequantize() if p.ndim == 2 else p
+        np.testing.assert_allclose(tensors[name], expected.detach().numpy(), rtol=1e-6, atol=1e-7)
+    loaded = load_llama2c(tmp_path / "ours.bin")
+    ids = torch.randint(0, 65, (1, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids), model(ids), rtol=0, atol=0.05)
+
+
+def test_llama2c_q8_0_bad_settings_name_the_fix(tmp_path):
+    model = Llama(tiny(), seed=0)
+    with pytest.raises(ValueError, match="group_size=64 does not divide the 172 input features"):
+        save_llama2c(model, tmp_path / "a.bin", version=2)  # hidden_dim 172
+    with pytest.raises(ValueError, match="group_size=4 only applies to version 2"):
+        save_llama2c(model, tmp_path / "a.bin", version=1, group_size=4)
+    save_llama2c(model, tmp_path / "q.bin", version=2, group_size=4)
+    data = bytearray((tmp_path / "q.bin").read_bytes())
+    data[37:41] = struct.pack("<i", 3)
+    (tmp_path / "bad.bin").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="group size 3 does not divide dim=64"):
+        read_llama2c(tmp_path / "bad.bin")
 
 
 def test_hf_round_trip_and_transformers_reads_our_files(tmp_path):
