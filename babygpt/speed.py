@@ -24,26 +24,9 @@ import torch
 
 from lmbase.flops import mfu, peak_flops, training_flops_per_token
 
+from .flops import measured_matmul_flops, synchronize
 from .model import GPT, GPTConfig
 from .train import Trainer, TrainConfig, corpus_ids
-
-
-def measured_matmul_flops(device: torch.device, size: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
-    """FLOP/s of ``size``×``size`` matrix products on ``device``: the practical peak of a CPU."""
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    a @ b
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    synchronize(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv=None) -> None:

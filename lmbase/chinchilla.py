@@ -69,3 +69,28 @@ def params_for_tokens_by_law(n_tokens: float) -> float:
     g, a, b = _law_constants()
     compute_over_6 = (g * n_tokens) ** (1.0 / b)
     return g * compute_over_6**a
+
+
+# Besiroglu et al. 2024, "Chinchilla scaling: a replication attempt" (Epoch AI): Approach 3 refitted
+# on the data read from the paper's figure 4, with the Huber loss summed rather than averaged.
+EPOCH_E, EPOCH_A, EPOCH_B, EPOCH_ALPHA, EPOCH_BETA = 1.8172, 482.01, 2085.43, 0.3478, 0.3658
+# The exponent a of N_opt ∝ C^a from the paper's three approaches (its table 2).
+PUBLISHED_N_EXPONENTS = {"approach 1": 0.50, "approach 2": 0.49, "approach 3": 0.46}
+
+
+def appendix_f_training_flops(seq_len: int, vocab_size: int, d_model: int, n_head: int, n_layer: int,
+                              d_ff: int, with_embeddings: bool = False) -> float:
+    """Training FLOPs of one sequence of ``seq_len`` tokens, counted as the paper's appendix F does.
+
+    Per layer: the q, k, v projections ``2 * 3 * S * d * d``, the logits ``2 S^2 d``, the softmax
+    ``3 h S^2``, the weighted sum ``2 S^2 d``, the output ``2 S d d`` and the MLP ``2 S (2 d d_ff)``;
+    the embedding and the output logits ``2 S d V`` each, left out of its table 4 (and of the
+    seed BabyGPT's count) unless ``with_embeddings``. The backward pass costs twice the forward.
+    """
+    s, d = seq_len, d_model
+    attention = 2 * 3 * s * d * d + 2 * s * s * d + 3 * n_head * s * s + 2 * s * s * d + 2 * s * d * d
+    dense = 2 * s * (2 * d * d_ff)
+    forward = n_layer * (attention + dense)
+    if with_embeddings:
+        forward += 2 * (2 * s * vocab_size * d)
+    return 3.0 * forward

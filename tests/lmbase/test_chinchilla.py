@@ -43,3 +43,15 @@ def test_params_for_a_dataset():
 def test_openwebtext_token_rate():
     assert ch.GPT2_TOKENS_PER_BYTE == pytest.approx(0.2273, abs=1e-4)
     assert ch.tokens_of_text(ch.OPENWEBTEXT_10K_BYTES) == pytest.approx(11.29e6, rel=1e-3)
+
+
+def test_appendix_f_count_reproduces_the_seed_babygpts_0407_pflops():
+    # The seed's call: the corpus's 180,194 words taken as one sequence, 22,127-word vocabulary, d 256,
+    # 4 heads, 4 layers, MLP 1024 wide; it printed 0.407066566638144 PFLOPS
+    assert ch.appendix_f_training_flops(180194, 22127, 256, 4, 4, 1024) / 1e15 == pytest.approx(0.407066566638144,
+                                                                                                 rel=1e-12)
+    # at a sequence of one token nothing is quadratic: 3 x the matrices and the softmax of one score per head
+    d, d_ff, layers = 256, 1024, 4
+    one = ch.appendix_f_training_flops(1, 100, d, 4, layers, d_ff)
+    assert one == 3 * layers * (2 * 4 * d * d + 2 * 2 * d * d_ff + 4 * d + 3 * 4)
+    assert ch.appendix_f_training_flops(1, 100, d, 4, layers, d_ff, with_embeddings=True) == one + 3 * 4 * 100 * d
