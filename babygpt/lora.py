@@ -8,6 +8,8 @@ with ``A`` initialised like a linear layer (Kaiming-uniform) and ``B`` at zero, 
 starts exactly from the base model. Only ``A`` and ``B`` train: ``r · (in + out)`` numbers per layer
 instead of ``in · out``. For inference ``B A`` can be merged into ``W`` (no extra cost at all), and
 unmerged again to keep training or to swap adapters; the adapters alone can be saved and loaded.
+The frozen layer may also be a :class:`babygpt.quant.QuantizedLinear` (QLoRA, Dettmers et al.
+2023: float adapters on an int4 base), which is never merged into.
 
 The conventions are Hugging Face ``peft``'s ``LoraLayer``, so that the same ``A``, ``B``, rank and
 alpha give the same outputs (the tests check it): scaling ``alpha / r``, dropout on the adapter's
@@ -27,17 +29,22 @@ from torch import nn
 
 from lmbase.checkpoint import CheckpointError
 
+from .quant.linear import QuantizedLinear
+
+FROZEN_LAYERS = (nn.Linear, QuantizedLinear)
+
 ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 
 
 class LoRALinear(nn.Module):
-    """A frozen ``nn.Linear`` plus ``(alpha / rank) · B A``: (..., in_features) -> (..., out_features)."""
+    """A frozen ``nn.Linear`` (or ``QuantizedLinear``) plus ``(alpha / rank) · B A``:
+    (..., in_features) -> (..., out_features)."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0, generator=None):
+    def __init__(self, base: nn.Module, rank: int, alpha: float, dropout: float = 0.0, generator=None):
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"LoRA wraps nn.Linear layers, not {type(base).__name__}")
+        if not isinstance(base, FROZEN_LAYERS):
+            raise TypeError(f"LoRA wraps nn.Linear or QuantizedLinear layers, not {type(base).__name__}")
         if rank < 1:
             raise ValueError(f"rank={rank} must be at least 1")
         if not alpha > 0:
@@ -48,7 +55,8 @@ class LoRALinear(nn.Module):
         self.base = base
         self.rank, self.alpha = rank, alpha
         self.scaling = alpha / rank
-        factory = dict(dtype=base.weight.dtype, device=base.weight.device)
+        stored = base.weight if isinstance(base, nn.Linear) else base.scales
+        factory = dict(dtype=stored.dtype, device=stored.device)
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, **factory))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, **factory))
         # nn.Linear's (and peft's) default: Kaiming-uniform with a = √5, i.e. U(-1/√in, 1/√in).
@@ -72,6 +80,9 @@ class LoRALinear(nn.Module):
     @torch.no_grad()
     def merge(self) -> None:
         """Add ``B A`` into the base weight: the layer becomes one matrix multiply again."""
+        if isinstance(self.base, QuantizedLinear):
+            raise ValueError("a quantized base cannot absorb B A without rounding it away: keep the "
+                             "adapter separate, or merge into the float model and quantize again")
         if not self.merged:
             self.base.weight += self.delta_weight().to(self.base.weight.dtype)
             self.merged = True
@@ -104,7 +115,7 @@ def apply_lora(model: nn.Module, targets, rank: int = 8, alpha: float | None = N
     """
     alpha = float(rank if alpha is None else alpha)
     names = [name for name, module in model.named_modules() if name and matches(name, targets)]
-    linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    linear = [n for n, m in model.named_modules() if isinstance(m, FROZEN_LAYERS)]
     if not names:
         raise ValueError(f"no module of this {type(model).__name__} matches targets={targets!r}; "
                          f"its linear layers are {linear[:12]}{' ...' if len(linear) > 12 else ''}")
@@ -113,9 +124,10 @@ def apply_lora(model: nn.Module, targets, rank: int = 8, alpha: float | None = N
         module = model.get_submodule(name)
         if isinstance(module, LoRALinear):
             raise ValueError(f"{name} already has a LoRA adapter: apply_lora once per model")
-        if not isinstance(module, nn.Linear):
+        if not isinstance(module, FROZEN_LAYERS):
             raise ValueError(
-                f"targets={targets!r} matches {name}, a {type(module).__name__}: LoRA wraps nn.Linear only"
+                f"targets={targets!r} matches {name}, a {type(module).__name__}: LoRA wraps nn.Linear "
+                f"and QuantizedLinear only"
             )
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, LoRALinear(module, rank, alpha, dropout, generator))
@@ -214,7 +226,7 @@ def load_adapter(folder, model: nn.Module, dropout: float = 0.0) -> list[str]:
             module = model.get_submodule(name)
         except AttributeError:
             raise CheckpointError(f"the adapter in {folder} is for a layer {name!r} this model does not have") from None
-        if not isinstance(module, nn.Linear) or (module.in_features, module.out_features) != (
+        if not isinstance(module, FROZEN_LAYERS) or (module.in_features, module.out_features) != (
                 spec["in_features"], spec["out_features"]):
             raise CheckpointError(f"the adapter in {folder} expects {name} to be a Linear({spec['in_features']}, "
                                   f"{spec['out_features']}); this model's is {module}")

@@ -71,7 +71,8 @@ def gptq(w: torch.Tensor, h: torch.Tensor, bits: int, group_size: int | None = N
         for i in range(end - start):
             column = start + i
             if column % group_size == 0:
-                ahead = torch.cat([block[:, i:], w[:, end:]], dim=1)[:, :group_size]
+                ahead = block[:, i:i + group_size]  # a group may run on past the block
+                ahead = torch.cat([ahead, w[:, end:end + group_size - ahead.shape[1]]], dim=1)
                 g = column // group_size
                 scales[:, g], zeros[:, g] = group_scales(ahead, bits, symmetric)
             s, z = scales[:, column // group_size], zeros[:, column // group_size]

@@ -127,7 +127,7 @@ def test_an_adapter_for_another_model_is_refused(tmp_path):
 def test_targets_that_match_nothing_or_not_a_linear_raise():
     with pytest.raises(ValueError, match="no module .* matches"):
         apply_lora(tiny_llama(), ["query"])
-    with pytest.raises(ValueError, match="RMSNorm: LoRA wraps nn.Linear only"):
+    with pytest.raises(ValueError, match="RMSNorm: LoRA wraps nn.Linear and QuantizedLinear only"):
         apply_lora(tiny_llama(), ["attention_norm"])
     model = tiny_llama()
     apply_lora(model, ["wq"])
