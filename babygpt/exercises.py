@@ -80,3 +80,41 @@ def check_outputs_with_adapter(outputs_with) -> None:
             torch.testing.assert_close(got, expected, atol=1e-6, rtol=0,
                                        msg=f"after loading {folder.rsplit('/', 1)[-1]} the host should compute what "
                                            f"the model that saved it computed")
+
+
+# ---- chapter 14: kernels ----------------------------------------------------------------------
+
+def check_merged_normalizers(merge) -> None:
+    """``merge(m1, l1, m2, l2)``: the online softmax's maximum and sum of a row from those of its
+    two halves (each ``m`` the maximum of its half, ``l`` the sum of ``exp(x - m)`` over it)."""
+    from .kernels.online_softmax import online_normalizer
+
+    x = torch.randn(5, 40, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 30
+    x[1, :20] = float("-inf")  # a first half that sees nothing
+    x[2, 20:] = float("-inf")
+    x[3] = float("-inf")  # nothing at all: m = -inf, l = 0
+    (m1, l1), (m2, l2) = online_normalizer(x[:, :20], 20), online_normalizer(x[:, 20:], 20)
+    m, l = merge(m1, l1, m2, l2)
+    want_m, want_l = online_normalizer(x, 40)
+    assert torch.equal(m, want_m), f"the maximum should be {want_m.tolist()}, not {m.tolist()}"
+    assert not l.isnan().any(), (
+        f"l has nan in rows {l.isnan().nonzero().flatten().tolist()}: exp(-inf - -inf) is nan; where the "
+        f"maximum is -inf, rescale by 0")
+    torch.testing.assert_close(l, want_l, rtol=1e-12, atol=0,
+                               msg="rescale each half's sum by exp(its maximum - the new maximum) and add them")
+
+
+def check_triton_rmsnorm(rmsnorm) -> None:
+    """``rmsnorm(x, weight, eps)``: ``x / sqrt(mean(x²) + eps) · weight`` over the last dimension of
+    a (rows, n) float32 tensor, by a Triton kernel (one row per program)."""
+    generator = torch.Generator().manual_seed(0)
+    for n in (64, 100):  # 100 columns: a row that is not a power of 2
+        x = torch.randn(7, n, generator=generator) * 3
+        weight = torch.randn(n, generator=generator)
+        got = rmsnorm(x, weight, 1e-5)
+        assert got.shape == x.shape, f"the output has shape {tuple(got.shape)}, not {tuple(x.shape)}"
+        wide = x.double()
+        want = wide * torch.rsqrt(wide.square().mean(-1, keepdim=True) + 1e-5) * weight.double()
+        torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5,
+                                   msg=f"rows of {n} columns: mask the loads past the row's end (other=0) and "
+                                       f"divide the sum of squares by {n}, not by the block's size")

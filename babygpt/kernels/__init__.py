@@ -8,17 +8,26 @@
 
 Triton compiles its kernels for a GPU. With no GPU, it can interpret them instead, running each
 program with numpy on CPU tensors, which is slow but computes the same thing: that is how the
-course tests its kernels. Triton decides between the two when a kernel is defined (``@triton.jit``
-reads ``TRITON_INTERPRET``), so this package sets ``TRITON_INTERPRET=1`` here, before any of its
-kernels is defined, when PyTorch sees no CUDA device and the variable is not set already.
+course tests its kernels. Triton chooses between the two when a function is defined with
+``@triton.jit``, by reading ``TRITON_INTERPRET``, and its own library (``tl.sum``, ``tl.max``, ...)
+is defined when triton is imported; so the variable must be set before the first ``import
+triton``. This package sets ``TRITON_INTERPRET=1`` here, before it imports triton, when PyTorch sees
+no CUDA device and the variable is not set already; import it before triton.
 """
 
 import os
+import sys
 
 import torch
 
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+if not torch.cuda.is_available() and "TRITON_INTERPRET" not in os.environ:
+    if "triton" in sys.modules:
+        raise ImportError(
+            "triton was imported before babygpt.kernels, with no GPU and TRITON_INTERPRET unset, so its "
+            "kernels would neither compile nor run: import babygpt.kernels first, or set "
+            "TRITON_INTERPRET=1 in the environment before Python starts"
+        )
+    os.environ["TRITON_INTERPRET"] = "1"
 
 
 def triton_interprets() -> bool:

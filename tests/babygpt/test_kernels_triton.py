@@ -87,3 +87,17 @@ def test_bad_inputs_get_errors_that_name_the_value_and_the_fix():
         triton_flash_attention(q, q, q, block_q=24)
     with pytest.raises(ValueError, match=r"on meta.*\.to\('cpu'\)"):
         triton_flash_attention(*(torch.zeros(1, 2, 16, 32, device="meta"),) * 3)
+
+
+def test_importing_triton_first_without_a_gpu_is_refused_with_the_fix():
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    run = subprocess.run([sys.executable, "-c", "import triton, babygpt.kernels"], env=environment,
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "import babygpt.kernels first" in run.stderr
+    run = subprocess.run([sys.executable, "-c", "import babygpt.kernels, os; print(os.environ['TRITON_INTERPRET'])"],
+                         env=environment, capture_output=True, text=True)
+    assert run.stdout.strip() == "1", run.stderr
