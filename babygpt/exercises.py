@@ -82,6 +82,93 @@ def check_outputs_with_adapter(outputs_with) -> None:
                                            f"the model that saved it computed")
 
 
+# ---- chapter 10: quantization ------------------------------------------------------------------
+
+def check_asymmetric_codes(asymmetric_codes) -> None:
+    """``asymmetric_codes(w, bits)``: per-row asymmetric codes of w (rows, cols) as
+    ``(codes, scales, zeros)``, shapes (rows, cols), (rows,), (rows,), with ``w ≈ (codes - zeros) · scales``."""
+    from .quant import quantize
+
+    generator = torch.Generator().manual_seed(0)
+    cases = [torch.randn(4, 16, generator=generator), torch.rand(3, 8, generator=generator) + 0.5,
+             -torch.rand(2, 8, generator=generator)]
+    for w in cases:
+        for bits in (8, 4, 2):
+            codes, scales, zeros = asymmetric_codes(w, bits)
+            expected = quantize(w, bits, symmetric=False)
+            got = (torch.as_tensor(codes).float() - torch.as_tensor(zeros).float()[:, None]) * torch.as_tensor(
+                scales).float()[:, None]
+            assert int(torch.as_tensor(codes).max()) < 2**bits and int(torch.as_tensor(codes).min()) >= 0, (
+                f"{bits}-bit codes must lie in [0, {2**bits - 1}]")
+            torch.testing.assert_close(
+                got, expected.dequantize(), atol=1e-6, rtol=0,
+                msg=f"for {bits} bits the dequantized weights differ from round-to-nearest's: the levels span "
+                    f"[min(w, 0), max(w, 0)] in 2**bits - 1 steps, and the zero point is round(-min / scale)")
+
+
+def check_unpack_int4(unpack_int4) -> None:
+    """``unpack_int4(packed)``: the 2n int4 codes held in n bytes, low nibble first."""
+    from .quant import pack
+
+    codes = torch.randint(0, 16, (64,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    got = torch.as_tensor(unpack_int4(pack(codes, 4)))
+    assert tuple(got.shape) == (64,), f"32 bytes hold 64 codes; got shape {tuple(got.shape)}"
+    assert torch.equal(got[0::2], codes[0::2]), "the even codes are in the low nibbles (byte & 15)"
+    assert torch.equal(got.to(torch.uint8), codes), "the odd codes are in the high nibbles (byte >> 4)"
+
+
+def check_quantized_bytes(quantized_bytes) -> None:
+    """``quantized_bytes(rows, cols, bits, group_size, symmetric)``: the bytes a QuantizedLinear
+    (no bias) stores for a (rows, cols) weight."""
+    from .quant import QuantizedLinear, quantize
+
+    w = torch.randn(24, 96, generator=torch.Generator().manual_seed(0))
+    for bits, group_size, symmetric in [(8, 96, True), (4, 32, True), (4, 32, False), (3, 48, True), (2, 16, False)]:
+        layer = QuantizedLinear(quantize(w, bits, group_size, symmetric))
+        stored = sum(t.numel() * t.element_size() for t in layer.state_dict().values())
+        got = quantized_bytes(24, 96, bits, group_size, symmetric)
+        assert got == stored, (
+            f"bits={bits}, group_size={group_size}, symmetric={symmetric}: the layer stores {stored} bytes, "
+            f"not {got} (codes packed, a float32 scale per group, and a uint8 zero point per group if asymmetric)")
+
+
+# ---- chapter 12: mechanistic interpretability --------------------------------------------------
+
+def check_previous_token_score(previous_token_score) -> None:
+    """``previous_token_score(pattern)``: each head's mean attention from t >= 1 to t - 1, for a
+    pattern (batch, n_head, seq, seq)."""
+    from .interp.induction import previous_token_score as reference
+
+    seq = 6
+    previous = torch.zeros(seq, seq)
+    previous[0, 0] = 1
+    previous[torch.arange(1, seq), torch.arange(seq - 1)] = 1
+    uniform = torch.ones(seq, seq).tril()
+    uniform = uniform / uniform.sum(-1, keepdim=True)
+    pattern = torch.stack([previous, torch.eye(seq), uniform])[None].repeat(2, 1, 1, 1)
+    got = previous_token_score(pattern)
+    assert tuple(got.shape) == (3,), f"expected one score per head, shape (3,), got {tuple(got.shape)}"
+    assert abs(float(got[0]) - 1) < 1e-6, f"a head that always looks back one scores 1, not {float(got[0])}"
+    assert abs(float(got[1])) < 1e-6, f"a head that looks at itself scores 0, not {float(got[1])}"
+    torch.testing.assert_close(got, reference(pattern), msg="position 0 has no previous token: leave it out")
+
+
+def check_fourier_basis(fourier_basis) -> None:
+    """``fourier_basis(p)``: the (p, p) orthonormal basis of constant, cos k, sin k rows."""
+    from .interp.fourier import fourier_basis as reference
+
+    for p in (5, 13):
+        got = torch.as_tensor(fourier_basis(p), dtype=torch.float64)
+        assert tuple(got.shape) == (p, p), f"p={p}: expected shape ({p}, {p}), got {tuple(got.shape)}"
+        gram = got @ got.T
+        assert torch.allclose(gram, torch.eye(p, dtype=torch.float64), atol=1e-9), (
+            f"p={p}: the rows are not orthonormal (largest |B Bᵀ - I| {(gram - torch.eye(p)).abs().max():.2e}): "
+            f"scale the constant by 1/√p and each wave by √(2/p)")
+        expected, names = reference(p)
+        for row, name in enumerate(names):
+            assert torch.allclose(got[row], expected[row], atol=1e-9), f"p={p}: row {row} should be {name!r}"
+
+
 # ---- chapter 14: kernels ----------------------------------------------------------------------
 
 def check_merged_normalizers(merge) -> None:
