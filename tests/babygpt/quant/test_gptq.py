@@ -65,3 +65,14 @@ def test_bad_input_names_the_value_and_the_fix():
         gptq(w, hessian(x), 4, group_size=48)
     with pytest.raises(ValueError, match=r"bits=1 is not supported"):
         gptq(w, hessian(x), 1)
+
+
+def test_the_factor_is_the_upper_cholesky_of_the_damped_inverse_hessian():
+    from babygpt.quant.gptq import inverse_hessian_factor
+
+    x, _ = correlated_layer()
+    h = hessian(x)
+    factor = inverse_hessian_factor(h, damp=0.01)
+    damped = h + 0.01 * torch.diagonal(h).mean() * torch.eye(64, dtype=torch.float64)
+    assert torch.equal(factor, torch.triu(factor))
+    torch.testing.assert_close(factor.T @ factor, torch.linalg.inv(damped), rtol=1e-6, atol=1e-8)
