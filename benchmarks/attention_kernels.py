@@ -150,13 +150,14 @@ def main(argv=None) -> dict:
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     blocks = [tuple(int(n) for n in b.split("x")) for b in args.blocks.split(",")]
     typed = sys.argv[1:] if argv is None else argv
-    import triton
+    import triton  # here, after babygpt.kernels has chosen Triton's mode
+    from triton.runtime.errors import OutOfResources
 
     results = {"command": " ".join(["python", "benchmarks/attention_kernels.py", *typed]),
                "device": device_description(device), "dtype": args.dtype, "commit": commit(),
                "versions": {"python": platform.python_version(), "torch": torch.__version__,
                             "triton": triton.__version__},
-               "tokens": args.tokens, "d_model": args.d_model, "rows": [], "training": None}
+               "tokens": args.tokens, "d_model": args.d_model, "rows": [], "skipped": [], "training": None}
     started = time.perf_counter()
     print(f"{'T':>6} {'d_head':>6} {'causal':>6} {'kernel':>7} {'fwd TFLOP/s':>12} {'fwd+bwd TFLOP/s':>16} "
           f"{'max |diff|':>11}")
@@ -164,8 +165,10 @@ def main(argv=None) -> dict:
         for d_head in [int(d) for d in args.head_dims.split(",")]:
             for causal in [c == "1" for c in args.causal.split(",")]:
                 if time.perf_counter() - started > args.max_seconds:
-                    print(f"stopped after {args.max_seconds:.0f} s: --max-seconds")
-                    break
+                    if "stopped_after_s" not in results:
+                        print(f"stopped after {args.max_seconds:.0f} s: --max-seconds")
+                    results["stopped_after_s"] = args.max_seconds
+                    continue
                 batch, n_head = max(1, args.tokens // seq), args.d_model // d_head
                 generator = torch.Generator().manual_seed(seq + d_head)
                 q, k, v, grad = (torch.randn(batch, n_head, seq, d_head, generator=generator).to(device, dtype)
@@ -177,9 +180,16 @@ def main(argv=None) -> dict:
                 kernels["sdpa"] = sdpa
                 if seq <= args.naive_max_seq:
                     kernels["naive"] = lambda q, k, v, c: scaled_dot_product_attention(q, k, v, causal=c)
-                measured = {name: measure(fn, q, k, v, grad, causal, device, args.repeats)
-                            for name, fn in kernels.items()}
-                fastest = min((n for n in measured if n.startswith("triton")), key=lambda n: measured[n]["forward_s"])
+                measured = {}
+                for name, fn in kernels.items():
+                    try:
+                        measured[name] = measure(fn, q, k, v, grad, causal, device, args.repeats)
+                    except OutOfResources as error:  # a block shape too big for this GPU's shared memory
+                        print(f"{seq:6} {d_head:6} {causal!s:>6} {name}: skipped ({error})")
+                        results["skipped"].append({"seq": seq, "d_head": d_head, "causal": causal,
+                                                   "kernel": name, "why": str(error)})
+                fastest = min((n for n in measured if n.startswith("triton")), key=lambda n: measured[n]["forward_s"],
+                              default=None)
                 forward = attention_flops(batch, n_head, seq, d_head, causal)
                 backward = attention_flops(batch, n_head, seq, d_head, causal, backward=True)
                 outputs = {name: row.pop("out") for name, row in measured.items()}

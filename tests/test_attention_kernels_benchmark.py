@@ -51,3 +51,26 @@ def test_the_kernels_attention_block_computes_what_babygpts_computes():
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(2, 20, 64, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-6, rtol=0)
+
+
+def test_a_block_shape_the_gpu_cannot_hold_is_skipped_and_recorded(monkeypatch):
+    from triton.runtime.errors import OutOfResources
+
+    real = attention_kernels.triton_flash_attention
+
+    def small_shared_memory(q, k, v, causal, block_q, block_k):
+        if block_q == 32:
+            raise OutOfResources(98304, 65536, "shared memory")
+        return real(q, k, v, causal, block_q, block_k)
+
+    monkeypatch.setattr(attention_kernels, "triton_flash_attention", small_shared_memory)
+    results = attention_kernels.main(["--device", "cpu", "--seqs", "32", "--head-dims", "32", "--causal", "1",
+                                      "--dtype", "fp32", "--tokens", "32", "--d-model", "32",
+                                      "--blocks", "16x16,32x16", "--repeats", "1", "--train-steps", "0"])
+    assert [s["kernel"] for s in results["skipped"]] == ["triton 32x16"]
+    assert [(r["kernel"], r["blocks"]) for r in results["rows"]] == [("triton", "16x16"), ("sdpa", None),
+                                                                    ("naive", None)]
+    assert "stopped_after_s" not in results
+    stopped = attention_kernels.main(["--device", "cpu", "--seqs", "32", "--head-dims", "32", "--tokens", "32",
+                                      "--d-model", "32", "--train-steps", "0", "--max-seconds", "0"])
+    assert stopped["rows"] == [] and stopped["stopped_after_s"] == 0
