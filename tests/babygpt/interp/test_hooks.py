@@ -4,7 +4,7 @@ and every activation equals TransformerLens's for the same weights."""
 import pytest
 import torch
 
-from babygpt.interp.hooks import hook_names, hooked, run_with_cache, run_with_hooks
+from babygpt.interp.hooks import hook_names, hooked, queries_keys_values, run_with_cache, run_with_hooks
 from babygpt.interp.reference import transformer_bridge
 from babygpt.llama import Llama, LlamaConfig
 from babygpt.model import GPT, GPTConfig
@@ -81,14 +81,11 @@ def test_a_new_pattern_is_what_the_heads_use(kind):
     uniform = uniform / uniform.sum(-1, keepdim=True)
     patched = run_with_hooks(model, IDS, {"blocks.0.attn.pattern": lambda p: uniform.expand_as(p)})
     # a uniform causal pattern: each head's output is the running mean of its values
-    _, cache = run_with_cache(model, IDS, ["blocks.0.attn.pattern", "blocks.0.attn.z"])
     seen = {}
     with hooked(model, {"blocks.0.attn.pattern": lambda p: uniform.expand_as(p),
                         "blocks.0.attn.z": lambda z: seen.setdefault("z", z)}):
         model(IDS)
     q_k_v = {}
-    from babygpt.interp.hooks import queries_keys_values
-
     attn = model.blocks[0].attn if kind == "gpt" else model.layers[0].attention
     with hooked(model, {"blocks.0.resid_pre": lambda x: q_k_v.setdefault("x", x)}):
         model(IDS)

@@ -28,6 +28,8 @@ def test_on_shuffled_labels_it_memorises_but_scores_chance_on_held_out_rows():
     probe = fit_probe(features[train], shuffled[train], 5, steps=1000)
     assert accuracy(probe, features[train], shuffled[train]) > 0.9  # memorised ...
     assert accuracy(probe, features[test], shuffled[test]) < 0.35  # ... and nothing learned
+    # probe_accuracy reports the held-out number, never the memorised one
+    assert probe_accuracy(features, shuffled, 5, train, test, steps=1000) < 0.35
 
 
 def test_an_mlp_probe_reads_what_a_linear_one_cannot():
