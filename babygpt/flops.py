@@ -13,6 +13,7 @@ A data sheet's peak is what the chip could do; :func:`measured_matmul_flops` and
 import time
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from .model import cross_entropy
@@ -34,7 +35,7 @@ def counted_flops(model: torch.nn.Module, batch: int, seq: int, training: bool =
     """FLOPs of one forward pass of ``(batch, seq)`` token ids through ``model`` (and, when
     ``training``, the backward pass of its cross-entropy), by operator, with their ``"total"``.
 
-    ``model(ids)`` must return logits ``(batch, seq, vocab)``; put it on the meta device
+    ``model(ids, validate=False)`` must return logits ``(batch, seq, vocab)``; put it on the meta device
     (``with torch.device("meta"): model = GPT(config)``) to count without computing.
     """
     if batch < 1 or seq < 1:
@@ -42,8 +43,10 @@ def counted_flops(model: torch.nn.Module, batch: int, seq: int, training: bool =
     device = next(model.parameters()).device
     ids = torch.zeros(batch, seq, dtype=torch.long, device=device)
     counter = FlopCounterMode(display=False)
-    with counter:
-        logits = model(ids)
+    # PyTorch's plain attention: its two batched products are what the counter sees on every
+    # device (a fused CPU kernel would go uncounted)
+    with counter, sdpa_kernel(SDPBackend.MATH):
+        logits = model(ids, validate=False)  # meta tensors have no values to check
         if training:
             cross_entropy(logits, ids).backward()
     counts = {str(op).removeprefix("aten."): int(n) for op, n in counter.get_flop_counts()["Global"].items()}

@@ -20,6 +20,12 @@ from .model import GPT, GPTConfig
 from .train import Trainer, TrainConfig
 
 
+# The grids (budget in FLOPs: widths) of full and fast mode. Full mode is the grid of the recorded
+# run (benchmarks/scaling_sweep.py); fast mode's two budgets are its second one and one below it.
+FULL_GRID = {1e10: [8, 16, 24, 32], 3e10: [8, 16, 24, 32], 1e11: [16, 24, 32, 48], 3e11: [16, 24, 32, 48, 64]}
+FAST_GRID = {1.5e10: [8, 16, 24], 3e10: [8, 16, 24]}
+
+
 @dataclass(frozen=True)
 class SweepRun:
     """One run of the sweep: its size, its data, its budget and the loss it reached."""

@@ -18,6 +18,7 @@ Not a test: the figures depend on the machine. Examples::
 """
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -27,6 +28,33 @@ from lmbase.flops import mfu, peak_flops, training_flops_per_token
 from .flops import measured_matmul_flops, synchronize
 from .model import GPT, GPTConfig
 from .train import Trainer, TrainConfig, corpus_ids
+
+
+def step_seconds(config: GPTConfig, batch_size: int, steps: int, warmup: int = 1, precision: str = "fp32",
+                 device=None, compile: bool = False, seed: int = 0) -> list[float]:
+    """Seconds of each of ``steps`` training steps of the course's trainer on ``config`` (random
+    tokens: the speed does not depend on them), after ``warmup`` untimed ones; each step ends with
+    its loss read back, so the device is done with it. Compare medians of the same ``steps``."""
+    if steps < 1:
+        raise ValueError(f"steps={steps}: time at least one step")
+    rng = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, config.vocab_size, (4 * config.context * 4,), generator=rng).numpy()
+    train_config = TrainConfig(steps=warmup + steps, batch_size=batch_size, warmup_steps=1, precision=precision,
+                               compile=compile, eval_every=10**9, seed=seed)
+    trainer = Trainer(GPT(config, seed=seed), ids, ids, train_config, device=device, progress=False)
+    for _ in range(warmup):
+        trainer.train_step().item()
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.train_step().item()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def median_tokens_per_second(seconds: list[float], batch_size: int, context: int) -> float:
+    """Tokens per second of the median step: steady state, robust to a slow step on a shared machine."""
+    return batch_size * context / statistics.median(seconds)
 
 
 def main(argv=None) -> None:

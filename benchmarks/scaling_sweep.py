@@ -13,12 +13,9 @@ import time
 
 import torch
 
-from babygpt.scaling_sweep import run_sweep
+from babygpt.scaling_sweep import FULL_GRID, run_sweep
 from babygpt.train import corpus_ids
-from lmbase.recorded_runs import record
-
-FULL_GRID = {1e10: [8, 16, 24, 32], 3e10: [8, 16, 24, 32], 1e11: [16, 24, 32, 48], 3e11: [16, 24, 32, 48, 64]}
-
+from lmbase.recorded_runs import git_commit, record
 
 def parse_grid(text: str) -> dict:
     """``"4e9:8,16,24;1.2e10:16,24,32"`` -> ``{4e9: [8, 16, 24], 1.2e10: [16, 24, 32]}``."""
@@ -38,7 +35,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     _, train_ids, val_ids = corpus_ids("tinyshakespeare")
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), git_commit()
 
     def show(run):
         print(f"C {run.budget:.2g}  d {run.d_model:3d}  N {run.n_params:7,d}  {run.steps:5d} steps  "
@@ -49,7 +46,7 @@ def main(argv=None) -> dict:
                "seconds": time.perf_counter() - started, "runs": [vars(run) for run in runs]}
     if args.out:
         command = "PYTHONPATH=. python benchmarks/scaling_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        record(args.out, command.strip(), {"kind": "cpu", "name": "CPU"}, results, ("torch", "numpy"))
+        record(args.out, command.strip(), {"kind": "cpu", "name": "CPU"}, results, ("torch", "numpy"), commit)
     return results
 
 

@@ -48,9 +48,11 @@ def machine() -> dict:
             "system": platform.platform(), "python": platform.python_version()}
 
 
-def record(path: Path, command: str, device: dict, results: dict, libraries=("numpy",)) -> dict:
-    """Write ``results`` to ``path`` with their provenance; returns the record written."""
-    run = {"command": command, "commit": git_commit(), "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+def record(path: Path, command: str, device: dict, results: dict, libraries=("numpy",),
+           commit: str | None = None) -> dict:
+    """Write ``results`` to ``path`` with their provenance; returns the record written. Pass the
+    ``commit`` taken when the run started (``git_commit()``): the tree may change while it runs."""
+    run = {"command": command, "commit": commit or git_commit(), "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "device": device, "versions": versions(*libraries), "results": results}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")

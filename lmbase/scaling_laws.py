@@ -150,14 +150,17 @@ def isoflop_optima(budgets, n_params, losses) -> tuple[np.ndarray, np.ndarray]:
     return compute, optima
 
 
-def bootstrap(statistic, n_runs: int, draws: int = 200, seed: int = 0) -> np.ndarray:
+def bootstrap(statistic, n_runs: int, draws: int = 200, seed: int = 0, groups=None) -> np.ndarray:
     """``statistic(rows)`` over ``draws`` resamples of the run indices ``0..n_runs-1`` drawn with
-    replacement; a draw for which the statistic raises ValueError (too few sizes left) is skipped.
+    replacement, within each group when ``groups`` (one label per run, e.g. its budget) is given;
+    a draw for which the statistic raises ValueError (too few sizes left) is skipped.
     Returns the values of the draws that succeeded."""
     rng = np.random.default_rng(seed)
+    labels = np.zeros(n_runs) if groups is None else np.asarray(groups)
+    members = [np.flatnonzero(labels == label) for label in np.unique(labels)]
     values = []
     for _ in range(draws):
-        rows = rng.integers(0, n_runs, n_runs)
+        rows = np.concatenate([rng.choice(m, len(m)) for m in members])
         try:
             values.append(statistic(rows))
         except ValueError:

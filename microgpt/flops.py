@@ -1,10 +1,11 @@
 """FLOPs counted by XLA for a microgpt model, and the peaks of the device at hand, measured.
 
-``lmbase.flops`` counts a GPT's FLOPs from its shape; here the compiler counts them:
-:func:`compiled_flops` lowers and compiles the loss (or its gradient) for abstract inputs
-(``jax.ShapeDtypeStruct``: nothing is allocated or run) and reads XLA's ``cost_analysis()``.
-XLA counts every operation, not only the matrix products: the softmax, LayerNorm, GELU and the
-loss add a few per cent, more for a small model, where they weigh more against the matrices.
+``lmbase.flops`` counts a GPT's FLOPs from its shape; here XLA counts them: :func:`counted_flops`
+lowers the loss (or its gradient) for abstract inputs (``jax.ShapeDtypeStruct``: nothing is
+allocated or run) and reads the ``cost_analysis()`` of the lowered program, before the compiler
+optimises it (compiling a 124M model's gradient takes far longer than lowering it). XLA counts
+every operation, not only the matrix products: the softmax, LayerNorm, GELU and the loss add a
+few per cent, more for a small model, where they weigh more against the matrices.
 
 :func:`measured_matmul_flops` and :func:`measured_memory_bandwidth` mirror ``babygpt.flops``.
 """
@@ -23,7 +24,7 @@ def device_kind(device=None) -> str:
     return device.device_kind
 
 
-def compiled_flops(config: GPTConfig, batch: int, seq: int | None = None, training: bool = True) -> float:
+def counted_flops(config: GPTConfig, batch: int, seq: int | None = None, training: bool = True) -> float:
     """XLA's FLOP count of the cross-entropy of a ``(batch, seq)`` batch (``seq`` defaults to
     the context), or of its gradient with respect to every parameter when ``training``."""
     seq = config.context if seq is None else seq
@@ -36,7 +37,7 @@ def compiled_flops(config: GPTConfig, batch: int, seq: int | None = None, traini
         return loss_fn(p, x, y, config)
 
     fn = jax.grad(loss) if training else loss
-    return float(jax.jit(fn).lower(params, ids, ids).compile().cost_analysis()["flops"])
+    return float(jax.jit(fn).lower(params, ids, ids).cost_analysis()["flops"])
 
 
 def _seconds(fn, repeats: int) -> float:

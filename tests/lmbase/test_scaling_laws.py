@@ -70,6 +70,9 @@ def test_bootstrap_spreads_around_the_fit_and_skips_degenerate_draws():
     skipped = bootstrap(lambda rows: fit_power_law(np.array([1.0, 2.0])[rows], np.array([1.0, 2.0])[rows])[1],
                         2, draws=40)
     assert 0 < len(skipped) < 40
+    # within groups: every draw keeps each group's size
+    seen = bootstrap(lambda rows: tuple(sorted(np.asarray(rows) // 3)), 6, draws=20, groups=[0, 0, 0, 1, 1, 1])
+    assert all(s == (0, 0, 0, 1, 1, 1) for s in map(tuple, seen))
 
 
 def test_sweeps_that_cannot_be_fitted_are_refused_with_the_fix():
