@@ -132,56 +132,6 @@ def check_quantized_bytes(quantized_bytes) -> None:
             f"not {got} (codes packed, a float32 scale per group, and a uint8 zero point per group if asymmetric)")
 
 
-# ---- chapter 10: quantization ------------------------------------------------------------------
-
-def check_asymmetric_codes(asymmetric_codes) -> None:
-    """``asymmetric_codes(w, bits)``: per-row asymmetric codes of w (rows, cols) as
-    ``(codes, scales, zeros)``, shapes (rows, cols), (rows,), (rows,), with ``w ≈ (codes - zeros) · scales``."""
-    from .quant import quantize
-
-    generator = torch.Generator().manual_seed(0)
-    cases = [torch.randn(4, 16, generator=generator), torch.rand(3, 8, generator=generator) + 0.5,
-             -torch.rand(2, 8, generator=generator)]
-    for w in cases:
-        for bits in (8, 4, 2):
-            codes, scales, zeros = asymmetric_codes(w, bits)
-            expected = quantize(w, bits, symmetric=False)
-            got = (torch.as_tensor(codes).float() - torch.as_tensor(zeros).float()[:, None]) * torch.as_tensor(
-                scales).float()[:, None]
-            assert int(torch.as_tensor(codes).max()) < 2**bits and int(torch.as_tensor(codes).min()) >= 0, (
-                f"{bits}-bit codes must lie in [0, {2**bits - 1}]")
-            torch.testing.assert_close(
-                got, expected.dequantize(), atol=1e-6, rtol=0,
-                msg=f"for {bits} bits the dequantized weights differ from round-to-nearest's: the levels span "
-                    f"[min(w, 0), max(w, 0)] in 2**bits - 1 steps, and the zero point is round(-min / scale)")
-
-
-def check_unpack_int4(unpack_int4) -> None:
-    """``unpack_int4(packed)``: the 2n int4 codes held in n bytes, low nibble first."""
-    from .quant import pack
-
-    codes = torch.randint(0, 16, (64,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    got = torch.as_tensor(unpack_int4(pack(codes, 4)))
-    assert tuple(got.shape) == (64,), f"32 bytes hold 64 codes; got shape {tuple(got.shape)}"
-    assert torch.equal(got[0::2], codes[0::2]), "the even codes are in the low nibbles (byte & 15)"
-    assert torch.equal(got.to(torch.uint8), codes), "the odd codes are in the high nibbles (byte >> 4)"
-
-
-def check_quantized_bytes(quantized_bytes) -> None:
-    """``quantized_bytes(rows, cols, bits, group_size, symmetric)``: the bytes a QuantizedLinear
-    (no bias) stores for a (rows, cols) weight."""
-    from .quant import QuantizedLinear, quantize
-
-    w = torch.randn(24, 96, generator=torch.Generator().manual_seed(0))
-    for bits, group_size, symmetric in [(8, 96, True), (4, 32, True), (4, 32, False), (3, 48, True), (2, 16, False)]:
-        layer = QuantizedLinear(quantize(w, bits, group_size, symmetric))
-        stored = sum(t.numel() * t.element_size() for t in layer.state_dict().values())
-        got = quantized_bytes(24, 96, bits, group_size, symmetric)
-        assert got == stored, (
-            f"bits={bits}, group_size={group_size}, symmetric={symmetric}: the layer stores {stored} bytes, "
-            f"not {got} (codes packed, a float32 scale per group, and a uint8 zero point per group if asymmetric)")
-
-
 # ---- chapter 12: mechanistic interpretability --------------------------------------------------
 
 def check_previous_token_score(previous_token_score) -> None:
