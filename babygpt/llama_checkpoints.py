@@ -209,7 +209,8 @@ def read_llama2c(path) -> tuple[LlamaConfig, dict, int]:
         raise CheckpointError(
             f"{path} has {len(data):,} bytes but its header (dim={dim}, hidden_dim={hidden}, n_layers={n_layer}, "
             f"n_heads={n_head}, n_kv_heads={n_kv}, vocab_size={vocab}, seq_len={seq}, version {version}) "
-            f"needs {expected:,}: the file is truncated or not a llama2.c checkpoint of that version"
+            f"needs {expected:,}: the file is truncated or not a llama2.c "
+            f"{'Q8_0' if version == 2 else 'float32'} checkpoint"
         )
     tensors = {}
     for name, shape in order:
