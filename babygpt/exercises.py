@@ -205,3 +205,39 @@ def check_triton_rmsnorm(rmsnorm) -> None:
         torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5,
                                    msg=f"rows of {n} columns: mask the loads past the row's end (other=0) and "
                                        f"divide the sum of squares by {n}, not by the block's size")
+
+
+# ---- chapter 13: chain of thought -----------------------------------------------------------------
+
+def check_scratchpad_completion(scratchpad_completion) -> None:
+    """``scratchpad_completion(a, b, n_digits)``: the completion of ``lmbase.addition``'s
+    ``scratchpad_reversed`` format, for every carry pattern."""
+    from lmbase.addition import Problem, completion
+
+    cases = [(45, 27, 2), (5, 4, 1), (999, 1, 3), (999, 999, 3), (100, 200, 3), (4567, 5678, 4)]
+    for a, b, n in cases:
+        right = completion(Problem(a, b, n), "scratchpad_reversed")
+        got = scratchpad_completion(a, b, n)
+        assert got == right, (
+            f"for {a}+{b} ({n} digits) you wrote {got!r}, the format is {right!r}: one step per "
+            f"column, units first, '+1' only after a column that carried, then ',ans:' and the "
+            f"sum's digits units first, then '.'")
+
+
+def check_wilson_halfwidth(problems_needed) -> None:
+    """``problems_needed(accuracy, half_width)``: the fewest problems ``m`` whose Wilson interval
+    around ``accuracy`` (``accuracy * m`` right answers) is at most ``half_width`` on either side."""
+    from lmbase.addition import wilson_interval
+
+    def fits(accuracy, half_width, m):
+        low, high = wilson_interval(accuracy * m, m)
+        return high - low <= 2 * half_width
+
+    for accuracy, half_width in [(0.9, 0.02), (0.5, 0.05), (0.99, 0.01), (0.7, 0.1)]:
+        m = problems_needed(accuracy, half_width)
+        assert fits(accuracy, half_width, m), (
+            f"at accuracy {accuracy}, {m} problems give an interval wider than ±{half_width}: "
+            f"you need more")
+        assert not fits(accuracy, half_width, m - 1), (
+            f"at accuracy {accuracy}, {m - 1} problems already give ±{half_width}: "
+            f"{m} is not the fewest")

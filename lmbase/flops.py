@@ -104,6 +104,32 @@ def gpt_forward_flops(vocab_size: int, n_layer: int, d_model: int, context: int,
     }
 
 
+
+def generation_flops(vocab_size: int, n_layer: int, d_model: int, prompt_tokens: int, new_tokens: int,
+                     d_ff: int | None = None, kv_dim: int | None = None, mlp_matrices: int = 2) -> float:
+    """Forward FLOPs to read a prompt of ``prompt_tokens`` and write ``new_tokens`` with a KV cache.
+
+    Every position but the last written one goes through the model once (``M = prompt_tokens +
+    new_tokens - 1`` positions): its projections and MLP (:func:`gpt_forward_flops`' terms), and
+    its attention to itself and every position before it, ``2 * 2 * L * d`` per key. The output
+    head runs only where a token is written: at the last prompt position and each new one but the
+    last, ``new_tokens`` times.
+    """
+    if prompt_tokens < 1 or new_tokens < 1:
+        raise ValueError(f"prompt_tokens={prompt_tokens} and new_tokens={new_tokens} must be at least 1")
+    terms = gpt_forward_flops(vocab_size, n_layer, d_model, 1, d_ff, kv_dim, mlp_matrices)
+    positions = prompt_tokens + new_tokens - 1
+    per_position = terms["qkv"] + terms["attention_out"] + terms["mlp"]
+    keys_read = positions * (positions + 1) / 2  # position t attends t + 1 keys
+    return positions * per_position + 2.0 * 2.0 * n_layer * d_model * keys_read + new_tokens * terms["head"]
+
+
+def rope_flops_per_token(n_layer: int, d_model: int, kv_dim: int | None = None) -> float:
+    """FLOPs of rotary embeddings for one token: each channel of its query (``d_model``) and key
+    (``kv_dim``) in every layer becomes ``x cos + x' sin``, two multiplies and an add."""
+    kv_dim = d_model if kv_dim is None else kv_dim
+    return 3.0 * n_layer * (d_model + kv_dim)
+
 def _lookup(table: dict, device_kind: str) -> float | None:
     for name in sorted(table, key=len, reverse=True):
         if name.lower() in device_kind.lower():

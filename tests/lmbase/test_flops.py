@@ -111,3 +111,24 @@ def test_every_device_with_a_peak_has_a_bandwidth_for_its_roofline():
     for kind in PEAK_FLOPS:
         assert peak_memory_bandwidth(kind) is not None, kind
     assert peak_memory_bandwidth("TPU v5 lite") == 819e9
+
+
+def test_generation_flops_sum_every_position_with_causal_attention_and_the_head_where_a_token_is_written():
+    from lmbase.flops import generation_flops
+
+    vocab, layers, d, prompt, new = 18, 3, 64, 8, 5
+    per_position = gpt_forward_flops(vocab, layers, d, 1)
+    dense = per_position["qkv"] + per_position["attention_out"] + per_position["mlp"]
+    by_hand = 0.0
+    for t in range(prompt + new - 1):  # the last written token is never read
+        by_hand += dense + 2 * 2 * layers * d * (t + 1)
+        if t >= prompt - 1:
+            by_hand += per_position["head"]
+    assert generation_flops(vocab, layers, d, prompt, new) == pytest.approx(by_hand, rel=1e-12)
+    # one token written from a prompt: the prompt's forward pass, with the head run once
+    whole = gpt_forward_flops(vocab, layers, d, prompt)
+    causal_prompt = prompt * dense + 2 * 2 * layers * d * prompt * (prompt + 1) / 2 + whole["head"]
+    assert generation_flops(vocab, layers, d, prompt, 1) == pytest.approx(causal_prompt, rel=1e-12)
+    with pytest.raises(ValueError, match="new_tokens=0 must be at least 1"):
+        generation_flops(vocab, layers, d, prompt, 0)
+
