@@ -7,5 +7,5 @@ analyses built on them.
 * ``probes``: linear and MLP probes, scored on held-out data;
 * ``induction``: repeated random tokens, attention-only models, induction scores;
 * ``patching``: activation patching between a clean and a corrupted run;
-* ``features``: feature visualisation by gradient ascent on the input.
+* ``feature_vis``: feature visualisation by gradient ascent on the input of a digits CNN.
 """
