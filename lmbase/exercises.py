@@ -1,12 +1,13 @@
 """Exercises a learner does: a stub to fill in, and a check that says what is wrong.
 
 A chapter's exercise cell defines the stub, whose body raises ``NotImplementedError``, and hands it
-to the exercise's check (in ``babygpt.exercises`` or ``microgpt.exercises``) through
-:func:`check_answer`. Until the stub is filled in, the cell says so; a wrong answer raises
+to the exercise's check (in ``babygpt.exercises``, ``microgpt.exercises``, or below for the
+numpy-only chapters) through :func:`check_answer`. Until the stub is filled in, the cell says so; a wrong answer raises
 ``AssertionError`` with what differs and by how much; a right one prints that it is right. The
 solution, in a hidden cell, goes through the same check, which is how the tests run it.
 """
 
+import math
 from typing import Callable
 
 
@@ -20,3 +21,30 @@ def check_answer(exercise: str, check: Callable, answer: Callable) -> bool:
         return False
     print(f"{exercise}: correct.")
     return True
+
+
+# ---- chapter 1: n-grams -----------------------------------------------------------------------
+
+def check_bigram_perplexity(bigram_perplexity) -> None:
+    """``bigram_perplexity(train, test, n_vocab, k)``: the perplexity on the ids ``test`` of the
+    add-k bigram model counted from the ids ``train``, P(w | c) = (C(c w) + k) / (C(c) + k V),
+    where C(c) counts the pairs that start with c."""
+    cases = [
+        ([0, 1, 1, 0], [0, 1, 0, 1], 2, 1.0),  # "abba" and "abab", the chapter's hand example
+        ([0, 1, 2, 0, 1, 2, 2], [2, 1, 0, 0], 4, 0.5),  # token 3 never seen
+        ([3, 3, 3, 1], [1, 3, 3], 4, 0.01),  # the last token starts no pair
+    ]
+    for train, test, n_vocab, k in cases:
+        pairs = list(zip(train[:-1], train[1:]))
+        log_likelihood = 0.0
+        for c, w in zip(test[:-1], test[1:]):
+            pair_count = sum(1 for pair in pairs if pair == (c, w))
+            context_count = sum(1 for first, _ in pairs if first == c)
+            log_likelihood += math.log((pair_count + k) / (context_count + k * n_vocab))
+        expected = math.exp(-log_likelihood / (len(test) - 1))
+        got = float(bigram_perplexity(train, test, n_vocab, k))
+        assert math.isclose(got, expected, rel_tol=1e-9), (
+            f"train={train}, test={test}, n_vocab={n_vocab}, k={k}: perplexity {got:.6f}, expected "
+            f"{expected:.6f}. Count C(c) over the pairs of train (its last token starts none), "
+            f"add k to every pair and k * n_vocab to every context, and average the negative log "
+            f"probability over the {len(test) - 1} pairs of test")
