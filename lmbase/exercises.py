@@ -48,3 +48,23 @@ def check_bigram_perplexity(bigram_perplexity) -> None:
             f"{expected:.6f}. Count C(c) over the pairs of train (its last token starts none), "
             f"add k to every pair and k * n_vocab to every context, and average the negative log "
             f"probability over the {len(test) - 1} pairs of test")
+
+
+# ---- chapter 2: tokenization ------------------------------------------------------------------
+
+def check_encode_word(encode_word) -> None:
+    """``encode_word(word, merges)``: the BPE ids of the string ``word``: its UTF-8 bytes (ids 0 to
+    255), then, while any applies, the merge of lowest rank, where merge i joins the pair
+    ``merges[i]`` into the id 256 + i (compared with ``BytePairTokenizer.encode_word``)."""
+    from .bpe_train import train_bpe
+
+    text = "the theme of these three thieves: thirty thin thistles, café au lait. " * 4
+    bpe = train_bpe(text, 300)
+    assert all(bpe.token_bytes[i] == bytes([i]) for i in range(256))
+    for word in ["the", " these", " thistles", " café", " unseen", "th", "x"]:
+        expected = bpe.encode_word(word)
+        got = list(encode_word(word, list(bpe.merges)))
+        assert got == expected, (
+            f"{word!r}: {got}, expected {expected} (as bytes {[bpe.token_bytes[i] for i in expected]}). "
+            f"Start from word.encode('utf-8'), and at each step apply the merge of lowest rank among "
+            f"the pairs present, to all its occurrences left to right, until no merge applies")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from babygpt.ngram import NGramModel
-from lmbase.exercises import check_answer, check_bigram_perplexity
+from lmbase.exercises import check_answer, check_bigram_perplexity, check_encode_word
 
 
 def bigram_perplexity(train, test, n_vocab, k):
@@ -44,3 +44,51 @@ def test_a_stub_is_not_answered_yet(capsys):
 
     assert not check_answer("Exercise 3", check_bigram_perplexity, stub)
     assert "not answered yet" in capsys.readouterr().out
+
+
+def encode_word(word, merges):
+    return apply_merges(list(word.encode("utf-8")), merges)
+
+
+def apply_merges(ids, merges):
+    rank = {pair: i for i, pair in enumerate(merges)}
+    while True:
+        ranked = [rank[p] for p in zip(ids, ids[1:]) if p in rank]
+        if not ranked:
+            return ids
+        best = min(ranked)
+        out, i = [], 0
+        while i < len(ids):
+            if tuple(ids[i:i + 2]) == merges[best]:
+                out.append(256 + best)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        ids = out
+
+
+def test_encode_word_right_answer_passes():
+    assert check_answer("Exercise", check_encode_word, encode_word)
+
+
+def test_encode_word_merging_the_leftmost_pair_first_fails():
+    def wrong(word, merges):
+        rank = {pair: i for i, pair in enumerate(merges)}
+        ids = list(word.encode("utf-8"))
+        while True:
+            at = next((i for i, p in enumerate(zip(ids, ids[1:])) if p in rank), None)
+            if at is None:
+                return ids
+            ids[at:at + 2] = [256 + rank[tuple(ids[at:at + 2])]]
+
+    with pytest.raises(AssertionError, match="lowest rank"):
+        check_encode_word(wrong)
+
+
+def test_encode_word_on_characters_instead_of_bytes_fails():
+    def wrong(word, merges):
+        return apply_merges([ord(c) for c in word], merges)
+
+    with pytest.raises(AssertionError, match="café"):
+        check_encode_word(wrong)
