@@ -15,6 +15,25 @@ from .lora import LoRALinear, apply_lora, lora_layers, save_adapter
 from .model import GPT, GPTConfig
 
 
+# ---- chapter 3: attention ---------------------------------------------------------------------
+
+def check_score_matrix_bytes(score_matrix_bytes) -> None:
+    """``score_matrix_bytes(context_length, heads, batch, bytes_per_number=4)``: the bytes of the
+    (batch, heads, T, T) score matrices that written-out attention holds at once (compared with
+    the size of such a tensor, and with that product for long contexts)."""
+    for length, heads, batch, dtype in [(7, 3, 2, torch.float32), (16, 1, 5, torch.bfloat16)]:
+        scores = torch.empty(batch, heads, length, length, dtype=dtype)
+        expected = scores.nelement() * scores.element_size()
+        got = score_matrix_bytes(length, heads, batch, scores.element_size())
+        assert got == expected, (
+            f"T = {length}, {heads} heads, batch {batch}, {scores.element_size()} bytes a number: "
+            f"{got} bytes, but a ({batch}, {heads}, {length}, {length}) tensor takes {expected}: "
+            f"one T x T matrix per head and per sequence")
+    expected = 8 * 16 * 32_768**2 * 4
+    got = score_matrix_bytes(32_768, 16, 8)
+    assert got == expected, f"T = 32,768, 16 heads, batch 8, float32: {got}, expected {expected}"
+
+
 # ---- chapter 7: LoRA --------------------------------------------------------------------------
 
 def check_rescaled_lora(rescaled) -> None:

@@ -6,7 +6,12 @@ import copy
 import pytest
 import torch
 
-from babygpt.exercises import check_best_rank_r, check_outputs_with_adapter, check_rescaled_lora
+from babygpt.exercises import (
+    check_best_rank_r,
+    check_outputs_with_adapter,
+    check_rescaled_lora,
+    check_score_matrix_bytes,
+)
 from babygpt.lora import load_adapter
 from lmbase.exercises import check_answer
 
@@ -88,3 +93,21 @@ def test_wrong_approximations_fail_with_what_is_wrong(wrong, message):
 def test_an_adapter_not_loaded_fails():
     with pytest.raises(AssertionError, match="should compute what the model that saved it computed"):
         check_answer("Exercise 3", check_outputs_with_adapter, lambda host, folder, ids: host(ids))
+
+
+def score_matrix_bytes(context_length, heads, batch, bytes_per_number=4):
+    return batch * heads * context_length**2 * bytes_per_number
+
+
+def test_score_matrix_bytes_right_answer_passes():
+    assert check_answer("Exercise 4", check_score_matrix_bytes, score_matrix_bytes)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda length, heads, batch, size=4: batch * length**2 * size,  # one head
+    lambda length, heads, batch, size=4: batch * heads * length * size,  # T, not T x T
+    lambda length, heads, batch, size=4: batch * heads * length**2 * 4,  # always float32
+])
+def test_score_matrix_bytes_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="bytes"):
+        check_score_matrix_bytes(wrong)
