@@ -11,6 +11,9 @@ import tempfile
 import torch
 from torch import nn
 
+from lmbase.kv_cache_arithmetic import kv_cache_bytes
+
+from .llama import LlamaConfig
 from .lora import LoRALinear, apply_lora, lora_layers, save_adapter
 from .model import GPT, GPTConfig
 
@@ -99,6 +102,22 @@ def check_outputs_with_adapter(outputs_with) -> None:
             torch.testing.assert_close(got, expected, atol=1e-6, rtol=0,
                                        msg=f"after loading {folder.rsplit('/', 1)[-1]} the host should compute what "
                                            f"the model that saved it computed")
+
+
+# ---- chapter 8: LLaMA -------------------------------------------------------------------------
+
+def check_kv_cache_bytes_of(kv_cache_bytes_of) -> None:
+    """``kv_cache_bytes_of(config, seq_len, bytes_per_value=2)``: the bytes of the keys and values
+    that a ``LlamaConfig`` model caches for one sequence of ``seq_len`` tokens (compared with
+    ``lmbase.kv_cache_arithmetic.kv_cache_bytes``)."""
+    for name, seq_len, size in [("llama2-70b", 4096, 2), ("llama2-70b", 100, 4), ("tiny", 64, 4)]:
+        c = LlamaConfig.named(name)
+        expected = kv_cache_bytes(c.n_layer, c.n_kv_head * c.head_dim, seq_len, bytes_per_value=size)
+        got = kv_cache_bytes_of(c, seq_len, size)
+        assert got == expected, (
+            f"{name} ({c.n_layer} layers, {c.n_head} heads, {c.n_kv_head} key/value heads of "
+            f"{c.head_dim}), {seq_len} tokens, {size} bytes a number: {got}, expected {expected}. "
+            f"Each layer caches a key and a value per token, n_kv_head * head_dim numbers each")
 
 
 # ---- chapter 10: quantization ------------------------------------------------------------------

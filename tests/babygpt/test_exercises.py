@@ -8,6 +8,7 @@ import torch
 
 from babygpt.exercises import (
     check_best_rank_r,
+    check_kv_cache_bytes_of,
     check_outputs_with_adapter,
     check_rescaled_lora,
     check_score_matrix_bytes,
@@ -111,3 +112,20 @@ def test_score_matrix_bytes_right_answer_passes():
 def test_score_matrix_bytes_wrong_answers_fail(wrong):
     with pytest.raises(AssertionError, match="bytes"):
         check_score_matrix_bytes(wrong)
+
+
+def kv_cache_bytes_of(config, seq_len, bytes_per_value=2):
+    return 2 * config.n_layer * config.n_kv_head * config.head_dim * seq_len * bytes_per_value
+
+
+def test_kv_cache_bytes_of_right_answer_passes():
+    assert check_answer("Exercise 1", check_kv_cache_bytes_of, kv_cache_bytes_of)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda c, seq_len, size=2: 2 * c.n_layer * c.n_head * c.head_dim * seq_len * size,  # no GQA
+    lambda c, seq_len, size=2: c.n_layer * c.n_kv_head * c.head_dim * seq_len * size,  # keys only
+])
+def test_kv_cache_bytes_of_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="key/value heads"):
+        check_kv_cache_bytes_of(wrong)
