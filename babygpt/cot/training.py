@@ -19,12 +19,15 @@ def train_on_examples(model, inputs: torch.Tensor, targets: torch.Tensor, config
     """Train ``model`` for ``config.steps`` steps on batches of ``config.batch_size`` rows drawn
     (with ``config.seed``) from ``inputs``, ``targets`` (n_examples, seq). Returns the history:
     ``{"step", "loss", "tokens"}`` every ``every`` steps and at the last, where ``tokens`` counts
-    every input position trained on so far (prompt and padding included: they cost compute)."""
+    every input position trained on so far (prompt and padding included: they cost compute).
+
+    The loop does not evaluate (the chapter scores answers instead): ``eval_every`` and
+    ``eval_batches`` do not apply, and the settings it cannot honour raise an error."""
     if len(inputs) != len(targets) or inputs.shape != targets.shape:
         raise ValueError(f"inputs {tuple(inputs.shape)} and targets {tuple(targets.shape)} differ in shape")
-    if config.grad_accum != 1 or config.precision != "fp32":
-        raise ValueError("train_on_examples runs fp32 without gradient accumulation: set grad_accum=1 "
-                         "and precision='fp32'")
+    if config.grad_accum != 1 or config.precision != "fp32" or config.compile:
+        raise ValueError("train_on_examples runs fp32, uncompiled, without gradient accumulation: set "
+                         "grad_accum=1, precision='fp32' and compile=False")
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = make_optimizer(model, config)
     model.train()

@@ -71,8 +71,8 @@ def test_training_learns_one_digit_addition_and_is_deterministic():
 
 def test_training_refuses_settings_it_does_not_apply():
     inputs, targets = example_tensors([Problem(1, 2, 1)], "plain")
-    for setting in ({"grad_accum": 2}, {"precision": "bf16"}):
-        with pytest.raises(ValueError, match="fp32 without gradient accumulation"):
+    for setting in ({"grad_accum": 2}, {"precision": "bf16"}, {"compile": True}):
+        with pytest.raises(ValueError, match="fp32, uncompiled, without gradient accumulation"):
             train_on_examples(tiny_gpt(), inputs, targets, TrainConfig(steps=1, **setting), progress=False)
     with pytest.raises(ValueError, match="differ in shape"):
         train_on_examples(tiny_gpt(), inputs, targets[:, :-1], TrainConfig(steps=1), progress=False)
