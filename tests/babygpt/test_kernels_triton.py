@@ -54,13 +54,15 @@ def check_against_sdpa(seq, d_head, dtype, causal, block_q, block_k, atol_out, a
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("d_head", [32, 64, 128])
 def test_float32_kernels_equal_sdpa_for_every_head_dim_at_a_ragged_length(causal, d_head):
-    check_against_sdpa(45, d_head, torch.float32, causal, 16, 32, atol_out=1e-6, atol_grad=5e-6)
+    # float32 sums of up to 128 products and an online softmax: a few units of 1e-6 on outputs
+    # near 1 (1e-6 failed on one element in 23,040 on one machine)
+    check_against_sdpa(45, d_head, torch.float32, causal, 16, 32, atol_out=4e-6, atol_grad=5e-6)
 
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("seq, block_q, block_k", [(1, 16, 16), (16, 16, 16), (70, 32, 16), (96, 64, 32)])
 def test_float32_kernels_equal_sdpa_for_lengths_and_blocks(causal, seq, block_q, block_k):
-    check_against_sdpa(seq, 32, torch.float32, causal, block_q, block_k, atol_out=1e-6, atol_grad=5e-6)
+    check_against_sdpa(seq, 32, torch.float32, causal, block_q, block_k, atol_out=4e-6, atol_grad=5e-6)
 
 
 @pytest.mark.parametrize("causal", [False, True])
