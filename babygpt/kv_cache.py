@@ -6,8 +6,8 @@ depends only on the tokens up to it), so each layer keeps them in a tensor of
 keys and values of its new positions and attends over every position written so far.
 
 Positions may differ from row to row (``start`` a ``(batch,)`` tensor), so that prompts of
-different lengths generate together, each row at its own position; a query at position ``p``
-sees the cached positions ``<= p`` of its own row, and nothing a longer row or an earlier
+different lengths generate together, each row at its own position; a query at position ``t``
+sees the cached positions ``s <= t`` of its own row, and nothing a longer row or an earlier
 window left beyond them. ``lmbase.kv_cache_arithmetic`` counts its bytes and the FLOPs it saves.
 """
 
@@ -62,7 +62,7 @@ class KVCache:
 
         Returns ``(keys, values, visible)``: the cached keys and values (batch, n_kv_head, end,
         head_dim) up to the furthest position written, and the mask (batch, 1, seq, end), True
-        where the query at position p may attend the key at position j (j <= p).
+        where the query at position t may attend the key at position s (s <= t).
         """
         batch, _, seq, _ = keys.shape
         positions = positions_of(start, seq, keys.device).expand(batch, seq)
