@@ -16,6 +16,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from lmbase.recorded_runs import gpu_driver
 from .model import cross_entropy
 
 
@@ -29,6 +30,16 @@ def device_kind(device: torch.device) -> str:
     """The device's name as ``lmbase.flops``' tables match it: the GPU's name, or "cpu"."""
     device = torch.device(device)
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def device_description(device: torch.device) -> dict:
+    """What a recorded run ran on (``lmbase.recorded_runs``): ``{"kind", "name"}``, and on a GPU
+    its driver's and CUDA's versions."""
+    device = torch.device(device)
+    described = {"kind": device.type, "name": device_kind(device)}
+    if device.type == "cuda":
+        described.update(driver=gpu_driver(), cuda=torch.version.cuda)
+    return described
 
 
 def counted_flops(model: torch.nn.Module, batch: int, seq: int, training: bool = True) -> dict[str, int]:

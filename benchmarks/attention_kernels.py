@@ -37,13 +37,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from babygpt.kernels.triton_flash_attention import triton_flash_attention  # first: sets up Triton
 from babygpt.attention import scaled_dot_product_attention
-from babygpt.kernels.triton_flash_attention import triton_flash_attention
+from babygpt.flops import device_description, synchronize
 from babygpt.model import GPT, CausalSelfAttention, GPTConfig
 from lmbase.attention_arithmetic import attention_flops
+from lmbase.recorded_runs import git_commit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference_sweep import DTYPES, commit, device_description, synchronize  # noqa: E402
+from inference_sweep import DTYPES  # noqa: E402
 
 
 def sdpa(q, k, v, causal):
@@ -154,7 +156,7 @@ def main(argv=None) -> dict:
     from triton.runtime.errors import OutOfResources
 
     results = {"command": " ".join(["python", "benchmarks/attention_kernels.py", *typed]),
-               "device": device_description(device), "dtype": args.dtype, "commit": commit(),
+               "device": device_description(device), "dtype": args.dtype, "commit": git_commit(),
                "versions": {"python": platform.python_version(), "torch": torch.__version__,
                             "triton": triton.__version__},
                "tokens": args.tokens, "d_model": args.d_model, "rows": [], "skipped": [], "training": None}

@@ -19,14 +19,13 @@ that chapter 11 renders.
 """
 
 import argparse
-import subprocess
 import sys
 import time
 
 import torch
 
 from babygpt import speed as torch_speed
-from babygpt.flops import device_kind, measured_matmul_flops
+from babygpt.flops import device_description, device_kind, measured_matmul_flops
 from babygpt.model import GPT, GPTConfig
 from babygpt.train import Trainer, TrainConfig, corpus_ids
 from lmbase.flops import mfu, peak_flops, training_flops_per_token
@@ -44,14 +43,6 @@ def shapes(cpu: bool) -> dict:
                  MicroConfig.named("shakespeare-char", dropout=0.0, context=baby_context), 2 if cpu else 64),
         "124M": (GPTConfig(**gpt2), MicroConfig(**gpt2), 1 if cpu else 16),
     }
-
-
-def device_description(device: torch.device) -> dict:
-    if device.type != "cuda":
-        return {"kind": "cpu", "name": "cpu"}
-    driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                            capture_output=True, text=True).stdout.strip()
-    return {"kind": "cuda", "name": device_kind(device), "driver": driver, "cuda": torch.version.cuda}
 
 
 def throughput_row(shape: str, package: str, config: GPTConfig, batch: int, seconds: list[float],

@@ -24,7 +24,8 @@ from babygpt.interp.fourier import circuit_losses, key_frequencies, neuron_frequ
 from babygpt.interp.hooks import run_with_cache
 from babygpt.interp.modular import (GrokkingConfig, all_pairs, answer_logits, first_epoch,
                                     modular_addition_model, train_grokking, train_test_split)
-from inference_sweep import commit, device_description
+from babygpt.flops import device_description
+from lmbase.recorded_runs import git_commit
 
 
 def main(argv=None) -> dict:
@@ -73,7 +74,7 @@ def main(argv=None) -> dict:
     results = {
         "command": "python benchmarks/grokking.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "config": {**config.__dict__, "betas": list(config.betas)},
-        "device": device_description(device), "seconds": round(seconds, 1), "commit": commit(),
+        "device": device_description(device), "seconds": round(seconds, 1), "commit": git_commit(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "key_frequencies": frequencies,
         "neuron_frequency_counts": {str(k): int((neuron_frequency == k).sum()) for k in frequencies},

@@ -27,17 +27,18 @@ device budget runs out.
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from babygpt.flops import device_description, synchronize
 from babygpt.generate import generate
 from babygpt.model import GPT, GPTConfig
 from lmbase.flops import peak_memory_bandwidth
 from lmbase.kv_cache_arithmetic import decode_bytes_read
+from lmbase.recorded_runs import git_commit
 
 SHAPES = {
     "baby": GPTConfig.named("nanogpt-baby", dropout=0.0),  # 10.7M parameters
@@ -46,27 +47,6 @@ SHAPES = {
     "tiny": GPTConfig.named("tiny"),
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def device_description(device: torch.device) -> dict:
-    """The device's name and, on a GPU, its driver and CUDA versions."""
-    if device.type != "cuda":
-        return {"name": platform.processor() or platform.machine(), "kind": "cpu"}
-    driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                            capture_output=True, text=True).stdout.strip()
-    return {"name": torch.cuda.get_device_name(device), "kind": "cuda", "driver": driver,
-            "cuda": torch.version.cuda}
-
-
-def commit() -> str:
-    root = Path(__file__).resolve().parent.parent
-    found = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
-    return found.stdout.strip() or "unknown (not a git checkout)"
 
 
 def measure(model: GPT, batch: int, prompt_tokens: int, new_tokens: int, device: torch.device,
@@ -129,7 +109,7 @@ def main(argv=None) -> dict:
     peak = args.peak_bandwidth or peak_memory_bandwidth(described["name"])
     typed = sys.argv[1:] if argv is None else argv
     results = {"command": " ".join(["python", "benchmarks/inference_sweep.py", *typed]),
-               "device": described, "peak_bandwidth": peak, "dtype": args.dtype, "commit": commit(),
+               "device": described, "peak_bandwidth": peak, "dtype": args.dtype, "commit": git_commit(),
                "versions": {"python": platform.python_version(), "torch": torch.__version__},
                "prompt_tokens": args.prompt_tokens, "shapes": {}}
     started = time.perf_counter()

@@ -15,7 +15,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lmbase.flops import mfu, peak_flops, training_flops_per_token

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference_sweep import device_description, measure  # noqa: E402
+from inference_sweep import measure  # noqa: E402
+from babygpt.flops import device_description  # noqa: E402
 
 from babygpt.course_models import load  # noqa: E402
 from babygpt.quant import quantize_linears  # noqa: E402

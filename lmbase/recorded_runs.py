@@ -43,6 +43,16 @@ def versions(*names: str) -> dict[str, str]:
     return found
 
 
+def gpu_driver() -> str:
+    """The NVIDIA driver's version, from ``nvidia-smi``, or ``"unknown"`` where it cannot tell."""
+    try:
+        found = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                               capture_output=True, text=True)
+    except FileNotFoundError:
+        return "unknown (no nvidia-smi)"
+    return found.stdout.strip().splitlines()[0] if found.stdout.strip() else "unknown"
+
+
 def machine() -> dict:
     return {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "system": platform.platform(), "python": platform.python_version()}

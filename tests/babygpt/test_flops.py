@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from babygpt import speed
-from babygpt.flops import counted_flops, device_kind, measured_matmul_flops, measured_memory_bandwidth
+from babygpt.flops import (counted_flops, device_description, device_kind, measured_matmul_flops,
+                           measured_memory_bandwidth)
 from babygpt.llama import Llama, LlamaConfig
 from babygpt.model import GPT, GPTConfig
 from lmbase.flops import gpt_forward_flops
@@ -44,3 +45,11 @@ def test_measured_peaks_and_the_step_timer():
     assert speed.median_tokens_per_second([1.0, 3.0, 2.0], 2, 64) == 64.0
     with pytest.raises(ValueError, match="steps=0"):
         speed.step_seconds(GPTConfig.named("tiny"), 2, 0)
+
+
+def test_the_device_description_of_a_recorded_run(monkeypatch):
+    assert device_description("cpu") == {"kind": "cpu", "name": "cpu"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H200")
+    monkeypatch.setattr("babygpt.flops.gpu_driver", lambda: "570.86.15")
+    described = device_description(torch.device("cuda", 0))
+    assert described == {"kind": "cuda", "name": "NVIDIA H200", "driver": "570.86.15", "cuda": torch.version.cuda}
