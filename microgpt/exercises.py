@@ -10,6 +10,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from .model import GPTConfig, init_params
 
@@ -77,3 +78,64 @@ def check_top_p_filter(top_p_filter) -> None:
         assert np.allclose(got[kept], logits[kept], atol=1e-5), (
             f"p = {p}: the kept tokens' logits changed; leave them as they are and set the "
             f"others to -inf")
+
+
+# ---- chapter 5: training ----------------------------------------------------------------------
+
+def _warmup_cosine(step, peak, warmup, decay_steps, end):
+    """The warmup-and-cosine learning rate at ``step``, in float64."""
+    if step < warmup:
+        return peak * step / warmup
+    progress = min(step - warmup, decay_steps - warmup) / (decay_steps - warmup)
+    return end + 0.5 * (peak - end) * (1 + math.cos(math.pi * progress))
+
+
+def check_first_step_below(first_step_below) -> None:
+    """``first_step_below(target, peak, warmup, decay_steps, end)``: the first step after the
+    warmup at which the warmup-and-cosine rate (peak at ``warmup``, ``end`` at ``decay_steps``)
+    is below ``target`` (compared with the rate step by step)."""
+    cases = [
+        (2.5e-4, 5e-4, 100, 7600, 1e-5),  # the seed's experiment 1, half its peak
+        (1e-4, 1e-3, 10, 1000, 0.0),
+        (9e-4, 1e-3, 100, 5000, 1e-4),  # just after the peak
+        (2e-5, 5e-4, 100, 20000, 1e-5),  # near the end
+        (6e-4, 1e-3, 0, 333, 2e-4),  # no warmup
+    ]
+    for target, peak, warmup, decay_steps, end in cases:
+        expected = next(u for u in range(warmup, decay_steps + 1)
+                        if _warmup_cosine(u, peak, warmup, decay_steps, end) < target)
+        got = first_step_below(target, peak, warmup, decay_steps, end)
+        assert got == expected, (
+            f"target {target}, peak {peak}, warmup {warmup}, end {end} at step {decay_steps}: "
+            f"step {got}, expected {expected} (the rate there is "
+            f"{_warmup_cosine(expected, peak, warmup, decay_steps, end):.4e}, and "
+            f"{_warmup_cosine(expected - 1, peak, warmup, decay_steps, end):.4e} the step "
+            f"before). Solve end + (peak - end)(1 + cos x) / 2 = target for x, which is "
+            f"pi (u - warmup) / (decay_steps - warmup), and take the first whole step past it")
+
+
+def check_adamw_step(adamw_step) -> None:
+    """``adamw_step(theta, g, m, v, u, lr, b1=0.9, b2=0.999, eps=1e-8, wd=0.01)``: the weights
+    and the two moments ``(theta, m, v)`` after AdamW's update ``u`` (counted from 1) with the
+    gradient ``g`` (compared with ``optax.adamw`` over several steps)."""
+    rng = np.random.default_rng(0)
+    for lr, b1, b2, wd in [(0.1, 0.9, 0.999, 0.01), (3e-3, 0.8, 0.95, 0.1)]:
+        theta = jnp.asarray(rng.normal(0, 1, (2, 3)), jnp.float32)
+        optimizer = optax.adamw(lr, b1=b1, b2=b2, eps=1e-8, weight_decay=wd)
+        state = optimizer.init(theta)
+        reference = theta
+        m, v = jnp.zeros_like(theta), jnp.zeros_like(theta)
+        for u in range(1, 6):
+            g = jnp.asarray(rng.normal(0, 1, (2, 3)), jnp.float32)
+            updates, state = optimizer.update(g, state, reference)
+            reference = optax.apply_updates(reference, updates)
+            theta, m, v = adamw_step(theta, g, m, v, u, lr, b1, b2, 1e-8, wd)
+            assert np.asarray(theta).shape == (2, 3), (
+                f"theta has shape {np.asarray(theta).shape}, not (2, 3): return (theta, m, v)")
+            error = float(jnp.abs(theta - reference).max())
+            assert error < 1e-5, (
+                f"lr={lr}, b1={b1}, b2={b2}, wd={wd}, after step {u}: the weights differ from "
+                f"optax's by up to {error:.2e} (yours {np.asarray(theta)[0].round(6).tolist()}..., "
+                f"optax's {np.asarray(reference)[0].round(6).tolist()}...). Update m and v, "
+                f"divide them by 1 - b1**u and 1 - b2**u, and subtract lr times the Adam step "
+                f"plus wd times the weights before the step")
