@@ -160,3 +160,31 @@ def test_rope_flops_count_the_multiplies_and_adds_that_apply_rope_performs():
         apply_rope(x, cache)
     # one layer, queries only: half of the per-token count of a query and a key of d = heads x head_dim
     assert counter.flops == seq * rope_flops_per_token(1, heads * head_dim) / 2
+
+
+def test_the_comparison_s_models_match_in_size_and_its_problem_sets_are_disjoint():
+    from babygpt.cot.comparison import FAST, Sizes, addition_model, context_for, problem_sets
+
+    sizes = Sizes(train_digits=(1, 2), n_train=30, d_model=32, n_layer=2, steps=1, n_test=30)
+    train, test = problem_sets(sizes)
+    assert sorted(test) == [1, 2, 3] and sizes.longer == 3 and FAST.longer == 4
+    for n in (1, 2):
+        assert len(train[n]) == 30 and len(test[n]) == 30 and not set(train[n]) & set(test[n])
+    assert all(p.n_digits == 3 for p in test[3])
+    context = context_for(test)
+    assert context == needed_context(test[3], "scratchpad_reversed")
+    gpt, llama = (addition_model(kind, sizes, context) for kind in ("gpt", "llama"))
+    assert isinstance(gpt, GPT) and isinstance(llama, Llama) and gpt.config.context == context
+    assert abs(llama.num_parameters() / gpt.num_parameters() - 1) < 0.05
+    with pytest.raises(ValueError, match="kind='mamba'.*'gpt', 'llama'"):
+        addition_model("mamba", sizes, context)
+
+
+def test_equal_flops_steps_scale_with_the_row_lengths():
+    from babygpt.cot.comparison import FAST, equal_flops_steps, training_flops
+
+    long_run, short_run = {"seq": 40, "steps": 100}, {"seq": 10, "steps": 7}
+    assert training_flops({**long_run, "steps": 2}, FAST) == 2 * training_flops({**long_run, "steps": 1}, FAST)
+    steps = equal_flops_steps(long_run, short_run, FAST)
+    assert steps > 4 * 100  # attention makes a longer row cost more than its length says
+    assert abs(training_flops({**short_run, "steps": steps}, FAST) / training_flops(long_run, FAST) - 1) < 0.01
