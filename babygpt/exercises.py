@@ -279,3 +279,80 @@ def check_wilson_halfwidth(problems_needed) -> None:
         assert not fits(accuracy, half_width, m - 1), (
             f"at accuracy {accuracy}, {m - 1} problems already give ±{half_width}: "
             f"{m} is not the fewest")
+
+
+# ---- chapter 6: BabyGPT in PyTorch -------------------------------------------------------------
+
+def check_accumulated_gradients(accumulate_gradients) -> None:
+    """``accumulate_gradients(model, x, y, n_micro)``: leave in every parameter's ``.grad`` the
+    gradient of the mean cross-entropy of the batch ``(x, y)`` (batch, seq), computed from
+    ``n_micro`` equal micro-batches, one backward pass each, replacing any gradient already
+    there (compared with the whole batch's gradient, from ``torch.autograd.grad``)."""
+    from .model import cross_entropy
+
+    model = GPT(GPTConfig(vocab_size=20, context=16, n_layer=1, n_head=2, d_model=16), seed=0)
+    generator = torch.Generator().manual_seed(0)
+    x, y = (torch.randint(0, 20, (8, 16), generator=generator) for _ in range(2))
+    names, params = zip(*model.named_parameters())
+    expected = torch.autograd.grad(cross_entropy(model(x), y), params)
+    for n_micro in (1, 2, 4, 8):
+        for p in params:
+            p.grad = torch.full_like(p, 0.5)  # what the previous step left behind
+        accumulate_gradients(model, x, y, n_micro)
+        for name, p, want in zip(names, params, expected):
+            assert p.grad is not None, (
+                f"{name} has no gradient: call backward() on each micro-batch's loss")
+            ratio = (p.grad.norm() / want.norm()).item()
+            torch.testing.assert_close(
+                p.grad, want, atol=1e-6, rtol=1e-4,
+                msg=lambda detail: (
+                    f"{n_micro} micro-batches of {8 // n_micro}: the gradient of {name} is not the "
+                    f"whole batch's (its norm is {ratio:.3f} times the right one). Zero the "
+                    f"gradients first (model.zero_grad()), and divide each micro-batch's loss by "
+                    f"{n_micro} before backward(), so that the sum is the mean. {detail}"))
+
+
+def _counted_training_flops(config: GPTConfig, stack_passes: int, batch: int = 2) -> float:
+    """FLOPs per token of one training step of ``GPT(config)`` whose stack of blocks runs
+    ``stack_passes`` times, as ``torch.utils.flop_counter`` counts them, on the meta device."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .model import cross_entropy
+
+    with torch.device("meta"):
+        model = GPT(config)
+        ids = torch.zeros(batch, config.context, dtype=torch.long)
+        counter = FlopCounterMode(display=False)
+        with counter, sdpa_kernel(SDPBackend.MATH):  # attention as two batched products
+            x = model.tok_emb(ids) + model.pos_emb(torch.arange(config.context))
+            for _ in range(stack_passes):
+                for block in model.blocks:
+                    x = block(x)
+            cross_entropy(model.head(model.ln_f(x)), ids).backward()
+    return counter.get_total_flops() / (batch * config.context)
+
+
+def check_flops_per_token(flops_per_token) -> None:
+    """``flops_per_token(config, stack_passes=1)``: the training FLOPs per token of the matrix
+    products of a babygpt GPT whose stack of ``n_layer`` blocks runs ``stack_passes`` times
+    (compared with PyTorch's FLOP counter on a forward and backward pass)."""
+    cases = [
+        (GPTConfig.named("tiny"), 1),
+        (GPTConfig.named("tiny"), 3),
+        (GPTConfig(vocab_size=30, context=24, n_layer=3, n_head=2, d_model=32, bias=False,
+                   tie_head=False, head_bias=True), 1),
+        (GPTConfig.named("babygpt-original"), 8),  # the seed's trainer: the stack once per layer
+    ]
+    for c, passes in cases:
+        expected = _counted_training_flops(c, passes)
+        got = flops_per_token(c, passes)
+        assert abs(got - expected) <= 1e-9 * expected, (
+            f"n_vocab={c.vocab_size}, T={c.context}, n_layer={c.n_layer}, d={c.d_model}, "
+            f"tie_head={c.tie_head}, the stack run {passes} time(s): {got:,.0f} FLOPs per token, "
+            f"but PyTorch's counter finds {expected:,.0f}. A training step costs 3 forward "
+            f"passes: 6 FLOPs per weight of every linear layer (12 d^2 a block) and of the head "
+            f"(n_vocab d, once), and 12 d T a block for attention's scores and weighted sums, "
+            f"for every time a block runs; biases, LayerNorms and the embedding lookups multiply "
+            f"nothing")
+

@@ -7,13 +7,16 @@ import pytest
 import torch
 
 from babygpt.exercises import (
+    check_accumulated_gradients,
     check_best_rank_r,
+    check_flops_per_token,
     check_kv_cache_bytes_of,
     check_outputs_with_adapter,
     check_rescaled_lora,
     check_score_matrix_bytes,
 )
 from babygpt.lora import load_adapter
+from babygpt.model import cross_entropy
 from lmbase.exercises import check_answer
 
 
@@ -129,3 +132,57 @@ def test_kv_cache_bytes_of_right_answer_passes():
 def test_kv_cache_bytes_of_wrong_answers_fail(wrong):
     with pytest.raises(AssertionError, match="key/value heads"):
         check_kv_cache_bytes_of(wrong)
+
+
+def accumulate_gradients(model, x, y, n_micro, scale=True, zero=True):
+    if zero:
+        model.zero_grad()
+    for xs, ys in zip(x.chunk(n_micro), y.chunk(n_micro)):
+        loss = cross_entropy(model(xs), ys)
+        (loss / n_micro if scale else loss).backward()
+
+
+def test_accumulated_gradients_right_answer_passes():
+    assert check_answer("Exercise 2", check_accumulated_gradients, accumulate_gradients)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda *args: accumulate_gradients(*args, scale=False),  # the sum, n_micro times the mean
+    lambda *args: accumulate_gradients(*args, zero=False),  # the previous step's gradient kept
+    lambda model, x, y, n_micro: accumulate_gradients(model, x[: len(x) // n_micro],
+                                                      y[: len(y) // n_micro], 1),  # one micro-batch
+])
+def test_accumulated_gradients_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="is not the whole batch's"):
+        check_accumulated_gradients(wrong)
+
+
+def flops_per_token(c, stack_passes=1, passes=3, attention=12, head=True):
+    blocks = stack_passes * c.n_layer
+    weights = blocks * 12 * c.d_model**2 + (c.vocab_size * c.d_model if head else 0)
+    return passes * 2 * weights + attention * blocks * c.d_model * c.context
+
+
+def test_flops_per_token_right_answer_passes():
+    assert check_answer("Exercise 4", check_flops_per_token, flops_per_token)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda c, stack_passes=1: flops_per_token(c, 1),  # the stack counted once
+    lambda c, stack_passes=1: flops_per_token(c, stack_passes, passes=1, attention=4),  # forward only
+    lambda c, stack_passes=1: flops_per_token(c, stack_passes, head=False),  # no head
+    lambda c, stack_passes=1: flops_per_token(c, stack_passes) - 12 * (stack_passes - 1) * c.n_layer
+    * c.d_model * c.context,  # attention counted once per block, not once per application
+])
+def test_flops_per_token_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="PyTorch's counter finds"):
+        check_flops_per_token(wrong)
+
+
+@pytest.mark.parametrize("check", [check_accumulated_gradients, check_flops_per_token])
+def test_the_later_chapters_stubs_are_not_answered_yet(check, capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    assert check_answer("Exercise", check, stub) is False
+    assert "not answered yet" in capsys.readouterr().out
