@@ -356,3 +356,23 @@ def check_flops_per_token(flops_per_token) -> None:
             f"for every time a block runs; biases, LayerNorms and the embedding lookups multiply "
             f"nothing")
 
+
+# ---- chapter 9: inference ----------------------------------------------------------------------
+
+def check_cache_bytes(cache_bytes) -> None:
+    """``cache_bytes(config, batch, seq_len, bytes_per_value=2)``: the bytes of the KV cache of
+    a babygpt GPT for ``batch`` sequences of ``seq_len`` tokens (compared with the caches the
+    model allocates, ``GPT.new_kv_caches``)."""
+    gpt2 = GPTConfig(vocab_size=50257, context=1024, n_layer=12, n_head=12, d_model=768)
+    cases = [(GPTConfig.named("tiny"), 3, 64, torch.float32), (GPTConfig.named("tiny"), 1, 10, torch.float32),
+             (GPTConfig.named("nanogpt-baby"), 16, 256, torch.bfloat16), (gpt2, 16, 1024, torch.bfloat16)]
+    for c, batch, seq_len, dtype in cases:
+        with torch.device("meta"):
+            caches = GPT(c).to(dtype).new_kv_caches(batch, seq_len)
+        expected = sum(cache.nbytes() for cache in caches)
+        size = dtype.itemsize
+        got = cache_bytes(c, batch, seq_len, size)
+        assert got == expected, (
+            f"{c.n_layer} layers of width {c.d_model}, {batch} sequences of {seq_len} tokens, "
+            f"{size} bytes a number: {got:,} bytes, but the model's caches hold {expected:,}. "
+            f"Every layer keeps a key and a value of d numbers for every token of every sequence")

@@ -68,3 +68,26 @@ def check_encode_word(encode_word) -> None:
             f"{word!r}: {got}, expected {expected} (as bytes {[bpe.token_bytes[i] for i in expected]}). "
             f"Start from word.encode('utf-8'), and at each step apply the merge of lowest rank among "
             f"the pairs present, to all its occurrences left to right, until no merge applies")
+
+
+# ---- chapter 9: inference ---------------------------------------------------------------------
+
+def check_tokens_per_round(tokens_per_round) -> None:
+    """``tokens_per_round(alpha, k)``: the mean number of tokens a round of speculative decoding
+    yields when each of its ``k`` proposals is accepted with probability ``alpha``, independently,
+    until the first rejection (the accepted ones, plus the token the target adds)."""
+    for alpha in (0.0, 0.3, 0.75, 0.99, 1.0):
+        for k in (1, 4, 8):
+            # n proposals accepted (n < k) with probability alpha^n (1 - alpha), all k with alpha^k
+            expected = sum(alpha**n * (1 - alpha) * (n + 1) for n in range(k)) + alpha**k * (k + 1)
+            try:
+                got = float(tokens_per_round(alpha, k))
+            except ZeroDivisionError:
+                raise AssertionError(
+                    f"alpha = {alpha}, k = {k}: your formula divides by zero; with alpha = 1 every "
+                    f"proposal is accepted and the round yields k + 1 = {k + 1} tokens") from None
+            assert math.isclose(got, expected, rel_tol=1e-9), (
+                f"alpha = {alpha}, k = {k}: {got:.6f} tokens a round, expected {expected:.6f}. A "
+                f"round yields the proposals accepted before the first rejection, plus one token "
+                f"of the target's (the replacement, or the one after all k)")
+

@@ -9,6 +9,7 @@ import torch
 from babygpt.exercises import (
     check_accumulated_gradients,
     check_best_rank_r,
+    check_cache_bytes,
     check_flops_per_token,
     check_kv_cache_bytes_of,
     check_outputs_with_adapter,
@@ -179,7 +180,26 @@ def test_flops_per_token_wrong_answers_fail(wrong):
         check_flops_per_token(wrong)
 
 
-@pytest.mark.parametrize("check", [check_accumulated_gradients, check_flops_per_token])
+def cache_bytes(config, batch, seq_len, bytes_per_value=2):
+    return 2 * config.n_layer * config.d_model * batch * seq_len * bytes_per_value
+
+
+def test_cache_bytes_right_answer_passes():
+    assert check_answer("Exercise 2", check_cache_bytes, cache_bytes)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda c, batch, seq_len, size=2: c.n_layer * c.d_model * batch * seq_len * size,  # keys only
+    lambda c, batch, seq_len, size=2: 2 * c.d_model * batch * seq_len * size,  # one layer
+    lambda c, batch, seq_len, size=2: 2 * c.n_layer * c.d_model * seq_len * size,  # one sequence
+    lambda c, batch, seq_len, size=2: 2 * c.n_layer * c.d_model * batch * c.context * size,  # the context
+])
+def test_cache_bytes_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="the model's caches hold"):
+        check_cache_bytes(wrong)
+
+
+@pytest.mark.parametrize("check", [check_accumulated_gradients, check_flops_per_token, check_cache_bytes])
 def test_the_later_chapters_stubs_are_not_answered_yet(check, capsys):
     def stub(*args, **kwargs):
         raise NotImplementedError

@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from babygpt.ngram import NGramModel
-from lmbase.exercises import check_answer, check_bigram_perplexity, check_encode_word
+from lmbase.exercises import (
+    check_answer,
+    check_bigram_perplexity,
+    check_encode_word,
+    check_tokens_per_round,
+)
 
 
 def bigram_perplexity(train, test, n_vocab, k):
@@ -92,3 +97,31 @@ def test_encode_word_on_characters_instead_of_bytes_fails():
 
     with pytest.raises(AssertionError, match="café"):
         check_encode_word(wrong)
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def test_tokens_per_round_stub_is_not_answered_yet(capsys):
+    assert check_answer("Exercise", check_tokens_per_round, stub) is False
+    assert "not answered yet" in capsys.readouterr().out
+
+
+def tokens_per_round(alpha, k):
+    return k + 1 if alpha == 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
+
+
+def test_tokens_per_round_right_answer_passes():
+    assert check_answer("Exercise 3", check_tokens_per_round, tokens_per_round)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda alpha, k: k if alpha == 1 else (1 - alpha**k) / (1 - alpha), "expected"),  # no extra token
+    (lambda alpha, k: (1 - alpha ** (k + 1)) / (1 - alpha), "divides by zero"),  # alpha = 1 forgotten
+    (lambda alpha, k: 1 + alpha * k, "expected"),  # as if a rejection did not end the round
+])
+def test_tokens_per_round_wrong_answers_fail(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_tokens_per_round(wrong)
+
