@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmbase.checks import check_model_shape
 from . import generate as engine
 from .generate import sample_next  # noqa: F401 (re-exported: chapter 8 and its tests sample with it)
 from .kv_cache import KVCache, new_kv_caches, positions_of
@@ -74,18 +75,11 @@ class LlamaConfig:
     learned_positions: bool = False
 
     def __post_init__(self):
-        for name in ("vocab_size", "context", "n_layer", "n_head", "d_model"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        check_model_shape(self)
         if self.n_kv_head is None:
             object.__setattr__(self, "n_kv_head", self.n_head)
         if self.hidden_dim is None:
             object.__setattr__(self, "hidden_dim", swiglu_hidden_dim(self.d_model))
-        if self.d_model % self.n_head:
-            raise ValueError(
-                f"d_model={self.d_model} is not divisible by n_head={self.n_head}: each head needs an equal "
-                f"share of the channels; pick n_head among the divisors of {self.d_model}"
-            )
         if self.n_kv_head < 1 or self.n_head % self.n_kv_head:
             raise ValueError(
                 f"n_head={self.n_head} is not divisible by n_kv_head={self.n_kv_head}: in grouped-query "

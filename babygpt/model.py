@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmbase.checks import check_model_shape
 from .kv_cache import KVCache, check_fits_context, new_kv_caches, positions_of
 
 
@@ -41,14 +42,7 @@ class GPTConfig:
     linear_mlp: bool = False  # the seed's MLP: GELU after both linear layers, so the MLP is linear
 
     def __post_init__(self):
-        for name in ("vocab_size", "context", "n_layer", "n_head", "d_model"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.d_model % self.n_head:
-            raise ValueError(
-                f"d_model={self.d_model} is not divisible by n_head={self.n_head}: each head needs an "
-                f"equal share of the channels; pick n_head among the divisors of {self.d_model}"
-            )
+        check_model_shape(self)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
         if self.tie_head and self.head_bias:

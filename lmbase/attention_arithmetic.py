@@ -14,18 +14,14 @@ them back for the softmax, writes the weights and reads them again for ``P V``: 
 scores in on-chip memory and moves only Q, K, V and O, plus one log-sum-exp per query row.
 """
 
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name}={value} must be at least 1")
+from .checks import check_at_least_one
 
 
 def attention_flops(batch: int, n_head: int, seq: int, d_head: int, causal: bool = False,
                     backward: bool = False) -> float:
     """FLOPs of attention's matrix multiplies: ``4 · batch · n_head · T² · d_head`` forward, halved
     when causal; times 2.5 for the backward pass alone (``backward=True``)."""
-    _check_positive(batch=batch, n_head=n_head, seq=seq, d_head=d_head)
+    check_at_least_one(batch=batch, n_head=n_head, seq=seq, d_head=d_head)
     flops = 4.0 * batch * n_head * seq * seq * d_head
     if causal:
         flops /= 2
@@ -36,7 +32,7 @@ def unfused_attention_bytes(batch: int, n_head: int, seq: int, d_head: int, byte
     """Bytes the forward pass moves when the ``T × T`` scores go through memory: Q, K, V read and O
     written (``4 · T · d_head``), the scores written and read, the weights written and read
     (``4 · T²``), per head."""
-    _check_positive(batch=batch, n_head=n_head, seq=seq, d_head=d_head, bytes_per_value=bytes_per_value)
+    check_at_least_one(batch=batch, n_head=n_head, seq=seq, d_head=d_head, bytes_per_value=bytes_per_value)
     return batch * n_head * (4 * seq * d_head + 4 * seq * seq) * bytes_per_value
 
 
@@ -44,5 +40,5 @@ def fused_attention_bytes(batch: int, n_head: int, seq: int, d_head: int, bytes_
     """Bytes a fused (FlashAttention) forward pass must move: Q, K, V read and O written, and one
     float32 log-sum-exp per query row, per head. A lower bound: each block of queries reads K and V
     again, reads that the GPU's L2 cache mostly serves."""
-    _check_positive(batch=batch, n_head=n_head, seq=seq, d_head=d_head, bytes_per_value=bytes_per_value)
+    check_at_least_one(batch=batch, n_head=n_head, seq=seq, d_head=d_head, bytes_per_value=bytes_per_value)
     return batch * n_head * (4 * seq * d_head * bytes_per_value + 4 * seq)

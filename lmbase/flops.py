@@ -10,6 +10,8 @@ context of ``T``. ``N`` counts the tied embedding once, for the output projectio
 FLOP counter run on the model finds (``babygpt.flops``, ``microgpt.flops``).
 """
 
+from .checks import check_at_least_one
+
 # Peak dense bf16 FLOP/s per device as JAX or PyTorch lists it (a TPU v2/v3 chip shows two
 # devices, one per core). Matched by substring of the device kind, longest first. NVIDIA's
 # data sheets (tensor cores, without sparsity) and Google Cloud's TPU pages (per chip, halved
@@ -91,10 +93,8 @@ def gpt_forward_flops(vocab_size: int, n_layer: int, d_model: int, context: int,
     """
     d_ff = 4 * d_model if d_ff is None else d_ff
     kv_dim = d_model if kv_dim is None else kv_dim
-    for name, value in (("vocab_size", vocab_size), ("n_layer", n_layer), ("d_model", d_model),
-                        ("context", context), ("d_ff", d_ff), ("kv_dim", kv_dim)):
-        if value < 1:
-            raise ValueError(f"{name}={value} must be at least 1")
+    check_at_least_one(vocab_size=vocab_size, n_layer=n_layer, d_model=d_model, context=context,
+                       d_ff=d_ff, kv_dim=kv_dim)
     return {
         "qkv": 2.0 * n_layer * d_model * (d_model + 2 * kv_dim),
         "attention_out": 2.0 * n_layer * d_model * d_model,

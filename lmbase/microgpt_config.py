@@ -10,6 +10,7 @@ for what each field does to the forward pass.
 from dataclasses import asdict, dataclass, replace
 
 from .checkpoint import CheckpointError, config_from_fields
+from .checks import check_model_shape
 
 MODEL_TYPE = "microgpt"
 FORMAT_VERSION = 1
@@ -34,14 +35,7 @@ class GPTConfig:
     init_std: float = 0.02
 
     def __post_init__(self):
-        for name in ("vocab_size", "context", "n_layer", "n_head", "d_model"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.d_model % self.n_head:
-            raise ValueError(
-                f"d_model={self.d_model} is not divisible by n_head={self.n_head}: heads split "
-                f"d_model into equal column blocks; pick n_head among the divisors of {self.d_model}"
-            )
+        check_model_shape(self)
         if self.d_model % 2:
             raise ValueError(f"d_model={self.d_model} must be even (sin/cos position pairs)")
         if self.block not in BLOCK_STYLES:

@@ -18,25 +18,21 @@ result written once:
 
 import numpy as np
 
+from .checks import check_at_least_one
+
 PHASES = ("training", "prefill", "decode")
-
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name}={value} must be at least 1")
 
 
 def matmul_intensity(m: int, k: int, n: int, bytes_per_value: int = 2) -> float:
     """FLOPs per byte of ``(m, k) @ (k, n)``: ``2 m k n / (b (m k + k n + m n))``."""
-    _check_positive(m=m, k=k, n=n, bytes_per_value=bytes_per_value)
+    check_at_least_one(m=m, k=k, n=n, bytes_per_value=bytes_per_value)
     return 2.0 * m * k * n / (bytes_per_value * (m * k + k * n + m * n))
 
 
 def attention_intensity(q_len: int, kv_len: int, d_head: int, bytes_per_value: int = 2) -> float:
     """FLOPs per byte of fused attention for one head: ``4 q kv d / (b d (2 q + 2 kv))``
     (read Q, K and V, write O; the batch and the heads scale FLOPs and bytes alike)."""
-    _check_positive(q_len=q_len, kv_len=kv_len, d_head=d_head, bytes_per_value=bytes_per_value)
+    check_at_least_one(q_len=q_len, kv_len=kv_len, d_head=d_head, bytes_per_value=bytes_per_value)
     return 4.0 * q_len * kv_len * d_head / (bytes_per_value * d_head * (2 * q_len + 2 * kv_len))
 
 
@@ -45,7 +41,7 @@ def tokens_per_step(phase: str, batch: int, context: int) -> int:
     training or reading a prompt, ``batch`` when decoding one token per sequence."""
     if phase not in PHASES:
         raise ValueError(f"phase={phase!r} is unknown: use one of {PHASES}")
-    _check_positive(batch=batch, context=context)
+    check_at_least_one(batch=batch, context=context)
     return batch if phase == "decode" else batch * context
 
 
