@@ -10,6 +10,8 @@ solution, in a hidden cell, goes through the same check, which is how the tests 
 import math
 from typing import Callable
 
+import numpy as np
+
 
 def check_answer(exercise: str, check: Callable, answer: Callable) -> bool:
     """Run ``check(answer)``: False (and a note) while ``answer`` raises NotImplementedError, True
@@ -91,3 +93,39 @@ def check_tokens_per_round(tokens_per_round) -> None:
                 f"round yields the proposals accepted before the first rejection, plus one token "
                 f"of the target's (the replacement, or the one after all k)")
 
+
+# ---- chapter 11: FLOPs, MFU and scaling laws --------------------------------------------------
+
+def check_causal_training_flops(causal_training_flops) -> None:
+    """``causal_training_flops(vocab_size, n_layer, d_model, context)``: the training FLOPs per
+    token of a GPT's matrix products (d_kv = d, d_ff = 4d) over a full sequence of ``context``
+    tokens when attention computes only what the causal mask lets through: the query at position
+    t against the t + 1 keys up to it (counted product by product, position by position)."""
+    for n_vocab, n_layer, d, length in [(65, 6, 384, 256), (50257, 12, 768, 1024), (10, 2, 8, 1),
+                                        (7, 1, 4, 3)]:
+        weights = [(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)] * n_layer + [(d, n_vocab)]
+        forward = sum(2 * length * k * n for k, n in weights)  # (T, k) @ (k, n), T rows
+        for t in range(length):
+            forward += n_layer * (2 * d * (t + 1) + 2 * (t + 1) * d)  # q k^T, then the sum of values
+        expected = 3 * forward / length
+        got = float(causal_training_flops(n_vocab, n_layer, d, length))
+        assert math.isclose(got, expected, rel_tol=1e-12), (
+            f"n_vocab={n_vocab}, n_layer={n_layer}, d={d}, T={length}: {got:,.2f} FLOPs a token, "
+            f"expected {expected:,.2f}. Training is 3 forward passes; the query at t meets t + 1 keys, (T + 1) / 2 on average, "
+            f"and each meeting costs 2 d FLOPs for the score and 2 d for the weighted value")
+
+
+def check_matmul_intensity(matmul_intensity) -> None:
+    """``matmul_intensity(m, k, n, bytes_per_value=2)``: the FLOPs per byte moved of the product
+    of an (m, k) matrix and a (k, n) one, reading both and writing the (m, n) result (compared with
+    the bytes of real numpy arrays of that size)."""
+    for m, k, n in [(1, 768, 3072), (64, 768, 3072), (4096, 768, 3072), (7, 5, 3)]:
+        for dtype in (np.float16, np.float32):
+            a, b = np.zeros((m, k), dtype), np.zeros((k, n), dtype)
+            expected = 2 * m * k * n / (a.nbytes + b.nbytes + (a @ b).nbytes)
+            got = float(matmul_intensity(m, k, n, a.itemsize))
+            assert math.isclose(got, expected, rel_tol=1e-12), (
+                f"({m}, {k}) @ ({k}, {n}) in {a.itemsize}-byte numbers: {got:.4f} FLOPs per byte, "
+                f"expected {expected:.4f}: {2 * m * k * n:,} FLOPs (a multiply and an add per "
+                f"term) over {a.nbytes + b.nbytes + (a @ b).nbytes:,} bytes (both inputs read, the "
+                f"output written)")

@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 
 from babygpt.ngram import NGramModel
+from lmbase import flops, roofline
 from lmbase.exercises import (
     check_answer,
     check_bigram_perplexity,
+    check_causal_training_flops,
     check_encode_word,
+    check_matmul_intensity,
     check_tokens_per_round,
 )
 
@@ -103,8 +106,10 @@ def stub(*args, **kwargs):
     raise NotImplementedError
 
 
-def test_tokens_per_round_stub_is_not_answered_yet(capsys):
-    assert check_answer("Exercise", check_tokens_per_round, stub) is False
+@pytest.mark.parametrize("check", [check_tokens_per_round, check_causal_training_flops,
+                                   check_matmul_intensity])
+def test_the_later_chapters_stubs_are_not_answered_yet(check, capsys):
+    assert check_answer("Exercise", check, stub) is False
     assert "not answered yet" in capsys.readouterr().out
 
 
@@ -125,3 +130,37 @@ def test_tokens_per_round_wrong_answers_fail(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_tokens_per_round(wrong)
 
+
+def causal_training_flops(vocab_size, n_layer, d_model, context, keys=lambda t: (t + 1) / 2,
+                          passes=3):
+    g = flops.gpt_forward_flops(vocab_size, n_layer, d_model, context)
+    return passes * (sum(g.values()) - g["attention"] * (1 - keys(context) / context))
+
+
+def test_causal_training_flops_right_answer_passes():
+    assert check_answer("Exercise 1", check_causal_training_flops, causal_training_flops)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda *shape: causal_training_flops(*shape, keys=lambda t: t / 2),  # the diagonal left out
+    lambda *shape: causal_training_flops(*shape, keys=lambda t: t),  # no mask
+    lambda *shape: causal_training_flops(*shape, passes=1),  # the forward pass only
+    lambda v, n_layer, d, t: causal_training_flops(v, n_layer, d, t) - 6 * d * v,  # no head
+])
+def test_causal_training_flops_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="FLOPs a token"):
+        check_causal_training_flops(wrong)
+
+
+def test_matmul_intensity_right_answer_passes():
+    assert check_answer("Exercise 2", check_matmul_intensity, roofline.matmul_intensity)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda m, k, n, b=2: 2 * m * k * n / (b * (m * k + k * n)),  # the output never written
+    lambda m, k, n, b=2: m * k * n / (b * (m * k + k * n + m * n)),  # a FLOP per term
+    lambda m, k, n, b=2: 2 * m * k * n / (2 * (m * k + k * n + m * n)),  # always 2 bytes
+])
+def test_matmul_intensity_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError, match="FLOPs per byte"):
+        check_matmul_intensity(wrong)
