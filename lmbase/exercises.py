@@ -7,7 +7,10 @@ numpy-only chapters) through :func:`check_answer`. Until the stub is filled in, 
 solution, in a hidden cell, goes through the same check, which is how the tests run it.
 """
 
+import hashlib
 import math
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -23,6 +26,43 @@ def check_answer(exercise: str, check: Callable, answer: Callable) -> bool:
         return False
     print(f"{exercise}: correct.")
     return True
+
+
+# ---- chapter 0: how to use this book ----------------------------------------------------------
+
+def check_file_sha256(file_sha256) -> None:
+    """``file_sha256(path)``: the SHA-256 of the file's bytes as 64 lower-case hex digits, read in
+    chunks so that a file larger than memory could be hashed too."""
+    rng = np.random.default_rng(0)
+    contents = [b"", "First Citizen:\nBefore we proceed".encode("utf-8"),
+                "caf\u00e9 \u2014 na\u00efve\r\n".encode("utf-8"), rng.bytes(3 * 2**20 + 17)]
+    with tempfile.TemporaryDirectory() as folder:
+        for i, data in enumerate(contents):
+            path = Path(folder) / f"case{i}.bin"
+            path.write_bytes(data)
+            expected = hashlib.sha256(data).hexdigest()
+            got = file_sha256(path)
+            assert got == expected, (
+                f"a file of {len(data):,} bytes: got {got!r}, expected {expected!r}. Hash the bytes "
+                f"as read in binary mode (no decoding, no newline translation), all of them, and "
+                f"return hexdigest()")
+
+
+def check_training_windows(training_windows) -> None:
+    """``training_windows(ids, starts, context)``: inputs and targets, both (len(starts), context):
+    row i of the inputs is ``ids[s : s + context]`` for ``s = starts[i]``, and of the targets the
+    same window one token later, the next token of every input."""
+    ids = np.arange(100, 160)
+    cases = [([0], 8), ([3, 17, 40], 5), ([51], 8), ([0, 0, 9], 1)]
+    for starts, context in cases:
+        inputs, targets = (np.asarray(a) for a in training_windows(ids, np.array(starts), context))
+        expected_inputs = np.stack([ids[s:s + context] for s in starts])
+        expected_targets = np.stack([ids[s + 1:s + 1 + context] for s in starts])
+        for name, got, expected in (("inputs", inputs, expected_inputs), ("targets", targets, expected_targets)):
+            assert got.shape == expected.shape and np.array_equal(got, expected), (
+                f"starts={starts}, context={context}: the {name} are {got.tolist()}, expected "
+                f"{expected.tolist()}. Each input is `context` tokens from its start; its targets are "
+                f"the same window shifted by one, so that targets[i, t] is the token after inputs[i, t]")
 
 
 # ---- chapter 1: n-grams -----------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The numpy-only exercise checks: a right answer passes, wrong answers fail with a message that
 says what is wrong, and a stub is reported as not answered."""
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,8 +14,10 @@ from lmbase.exercises import (
     check_bigram_perplexity,
     check_causal_training_flops,
     check_encode_word,
+    check_file_sha256,
     check_matmul_intensity,
     check_tokens_per_round,
+    check_training_windows,
 )
 
 
@@ -164,3 +169,60 @@ def test_matmul_intensity_right_answer_passes():
 def test_matmul_intensity_wrong_answers_fail(wrong):
     with pytest.raises(AssertionError, match="FLOPs per byte"):
         check_matmul_intensity(wrong)
+
+
+# ---- chapter 0 --------------------------------------------------------------------------------
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def training_windows(ids, starts, context):
+    inputs = np.stack([ids[s:s + context] for s in starts])
+    return inputs, np.stack([ids[s + 1:s + 1 + context] for s in starts])
+
+
+def test_file_sha256_right_answer_passes():
+    assert check_answer("Exercise", check_file_sha256, file_sha256)
+
+
+def test_file_sha256_of_the_decoded_text_fails():
+    def wrong(path):  # text mode turns \r\n into \n before the bytes are hashed
+        return hashlib.sha256(Path(path).read_text(encoding="utf-8", errors="replace").encode()).hexdigest()
+
+    with pytest.raises(AssertionError, match="binary mode"):
+        check_file_sha256(wrong)
+
+
+def test_file_sha256_of_the_first_chunk_only_fails():
+    def wrong(path):
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read(2**20)).hexdigest()
+
+    with pytest.raises(AssertionError, match="3,145,745 bytes"):
+        check_file_sha256(wrong)
+
+
+def test_training_windows_right_answer_passes():
+    assert check_answer("Exercise", check_training_windows, training_windows)
+
+
+def test_training_windows_without_the_shift_fails():
+    def wrong(ids, starts, context):
+        inputs = np.stack([ids[s:s + context] for s in starts])
+        return inputs, inputs
+
+    with pytest.raises(AssertionError, match="the targets are"):
+        check_training_windows(wrong)
+
+
+def test_training_windows_one_token_short_fails():
+    def wrong(ids, starts, context):
+        return training_windows(ids, starts, context - 1)
+
+    with pytest.raises(AssertionError, match="the inputs are"):
+        check_training_windows(wrong)
