@@ -19,14 +19,12 @@ KV cache, after one untimed warm-up generation. Printed per row:
   kernels and by Python, which a bigger batch amortises;
 * with ``--no-cache-too``, the same generation without the KV cache, and the cache's speed-up.
 
-The results (command, device, driver, versions, commit, every row) go to ``--out`` as JSON, for
-the chapter to render. ``--max-seconds`` stops the sweep, keeping the rows measured, before a
+The rows go to ``--out`` as a recorded run (``lmbase.recorded_runs``: command, device, driver,
+versions, commit), for the chapter to render. ``--max-seconds`` stops the sweep, keeping the rows measured, before a
 device budget runs out.
 """
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,12 +36,14 @@ from babygpt.generate import generate
 from babygpt.model import GPT, GPTConfig
 from lmbase.flops import peak_memory_bandwidth
 from lmbase.kv_cache_arithmetic import decode_bytes_read
-from lmbase.recorded_runs import git_commit
+from lmbase.recorded_runs import git_commit, record
 
 SHAPES = {
     "baby": GPTConfig.named("nanogpt-baby", dropout=0.0),  # 10.7M parameters
     # GPT-2 small (Radford et al. 2019), the shape of the 124M checkpoint: 124,439,808 parameters
     "gpt2": GPTConfig(vocab_size=50257, context=1024, n_layer=12, n_head=12, d_model=768),
+    # the baby shape with a context of 1,024: a 1,024-token generation never slides its window
+    "baby-long": GPTConfig.named("nanogpt-baby", dropout=0.0, context=1024),
     "tiny": GPTConfig.named("tiny"),
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -108,10 +108,8 @@ def main(argv=None) -> dict:
     described = device_description(device)
     peak = args.peak_bandwidth or peak_memory_bandwidth(described["name"])
     typed = sys.argv[1:] if argv is None else argv
-    results = {"command": " ".join(["python", "benchmarks/inference_sweep.py", *typed]),
-               "device": described, "peak_bandwidth": peak, "dtype": args.dtype, "commit": git_commit(),
-               "versions": {"python": platform.python_version(), "torch": torch.__version__},
-               "prompt_tokens": args.prompt_tokens, "shapes": {}}
+    command, commit = " ".join(["python", "benchmarks/inference_sweep.py", *typed]), git_commit()
+    results = {"peak_bandwidth": peak, "dtype": args.dtype, "prompt_tokens": args.prompt_tokens, "shapes": {}}
     started = time.perf_counter()
     for shape in shapes:
         model = GPT(SHAPES[shape], seed=0).to(device=device, dtype=dtype).eval()
@@ -132,9 +130,8 @@ def main(argv=None) -> dict:
                   f"{speedup}", flush=True)
         del model
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
-    return results
+        return record(args.out, command, described, results, ("torch", "numpy"), commit)
+    return {"command": command, "device": described, "results": results}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """benchmarks/inference_sweep.py on the CPU, at a tiny size: the rows it records follow from what
 it timed and from the arithmetic of the bytes a decoding step reads."""
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import inference_sweep  # noqa: E402
 import torch  # noqa: E402
 
 from babygpt.model import GPT, GPTConfig  # noqa: E402
+from lmbase.recorded_runs import load_record  # noqa: E402
 
 
 def test_the_gpt2_shape_has_the_124m_checkpoints_count():
@@ -25,9 +25,11 @@ def test_a_tiny_sweep_records_its_rows_with_the_bytes_each_step_reads(tmp_path, 
     out = tmp_path / "results.json"
     inference_sweep.main(["--shapes", "tiny", "--batches", "1,3", "--new-tokens", "5", "--prompt-tokens", "4",
                           "--dtype", "fp32", "--device", "cpu", "--peak-bandwidth", "1e11", "--out", str(out)])
-    results = json.loads(out.read_text())
-    assert results["command"].startswith("python benchmarks/inference_sweep.py --shapes tiny")
-    assert results["peak_bandwidth"] == 1e11 and results["versions"]["torch"]
+    run = load_record(out)
+    assert run["command"].startswith("python benchmarks/inference_sweep.py --shapes tiny")
+    assert run["versions"]["torch"] and run["device"]["kind"] == "cpu"
+    results = run["results"]
+    assert results["peak_bandwidth"] == 1e11
     config = GPTConfig.named("tiny")
     weight_bytes = GPT(config).num_parameters() * 4
     rows = results["shapes"]["tiny"]
@@ -43,9 +45,9 @@ def test_a_tiny_sweep_records_its_rows_with_the_bytes_each_step_reads(tmp_path, 
 
 
 def test_with_no_cache_too_it_times_the_uncached_generation_and_the_speedup(capsys):
-    results = inference_sweep.main(["--shapes", "tiny", "--batches", "2", "--new-tokens", "6", "--dtype", "fp32",
-                                    "--device", "cpu", "--no-cache-too"])
-    (row,) = results["shapes"]["tiny"]
+    run = inference_sweep.main(["--shapes", "tiny", "--batches", "2", "--new-tokens", "6", "--dtype", "fp32",
+                                "--device", "cpu", "--no-cache-too"])
+    (row,) = run["results"]["shapes"]["tiny"]
     assert row["no_cache_seconds"] > 0
     assert row["cache_speedup"] == pytest.approx(row["no_cache_seconds"] / row["seconds"])
     assert "x faster" in capsys.readouterr().out
