@@ -188,3 +188,33 @@ def test_equal_flops_steps_scale_with_the_row_lengths():
     steps = equal_flops_steps(long_run, short_run, FAST)
     assert steps > 4 * 100  # attention makes a longer row cost more than its length says
     assert abs(training_flops({**short_run, "steps": steps}, FAST) / training_flops(long_run, FAST) - 1) < 0.01
+
+
+def test_rope_flops_count_grouped_query_attentions_narrower_keys():
+    class Elementwise(TorchDispatchMode):
+        flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket in (torch.ops.aten.mul, torch.ops.aten.add, torch.ops.aten.sub):
+                self.flops += out.numel()
+            return out
+
+    n_head, n_kv_head, seq, head_dim = 8, 2, 10, 16
+    cache = build_rope_cache(seq, head_dim)
+    with Elementwise() as counter:
+        apply_rope(torch.randn(1, n_head, seq, head_dim), cache)  # the queries
+        apply_rope(torch.randn(1, n_kv_head, seq, head_dim), cache)  # the fewer keys
+    assert counter.flops == seq * rope_flops_per_token(1, n_head * head_dim, n_kv_head * head_dim)
+
+
+def test_training_flops_are_6n_plus_attention_per_trained_position():
+    from babygpt.cot.comparison import FAST, training_flops
+    from lmbase.flops import training_flops_per_token
+
+    run = {"seq": 40, "steps": 3}
+    d, layers = FAST.d_model, FAST.n_layer
+    matrix_params = 12 * layers * d * d + d * TOKENIZER.vocab_size  # attention, MLP (4d) and head
+    per_token = training_flops_per_token(matrix_params, layers, d, run["seq"])
+    positions = run["seq"] * FAST.batch_size * run["steps"]
+    assert training_flops(run, FAST) == pytest.approx(per_token * positions, rel=1e-12)

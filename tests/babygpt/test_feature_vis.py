@@ -63,3 +63,22 @@ def test_bad_input_names_value_limit_and_fix(trained):
         visualise(model, "conv3", 0)
     with pytest.raises(ValueError, match="got 3 images: pass one per class, 10"):
         recognised(trained[1], torch.zeros(3, 1, 8, 8))
+
+
+def test_total_variation_counts_vertical_and_horizontal_neighbours_once_each():
+    from babygpt.interp.feature_vis import total_variation
+
+    rows = torch.arange(8.0)[:, None].expand(8, 8)[None, None]  # brightness grows downwards
+    # 7 pairs of vertical neighbours in each of 8 columns, each differing by 1; none horizontally
+    assert total_variation(rows).tolist() == [56.0]
+    assert total_variation(rows.transpose(2, 3)).tolist() == [56.0]
+    assert total_variation(torch.cat([rows, 2 * rows])).tolist() == [56.0, 224.0]
+
+
+def test_rescale_maps_each_image_onto_zero_to_one_on_its_own():
+    from babygpt.interp.feature_vis import rescale
+
+    images = torch.stack([torch.linspace(-3, 5, 64), torch.linspace(10, 11, 64)]).view(2, 1, 8, 8)
+    out = rescale(images)
+    assert out.amin((1, 2, 3)).tolist() == [0.0, 0.0] and out.amax((1, 2, 3)).tolist() == [1.0, 1.0]
+    torch.testing.assert_close(out[1].flatten(), torch.linspace(0, 1, 64))

@@ -26,6 +26,13 @@ def test_triton_softmax_equals_softmax_on_ragged_rows_large_logits_and_minus_inf
     torch.testing.assert_close(triton_softmax(half), half.float().softmax(-1).to(torch.bfloat16))
 
 
+def test_triton_softmax_of_small_logits_on_a_row_that_is_not_a_power_of_two():
+    # logits of order 1: a padded column that leaked into the sum (exp(0 - max) is not ~0 then)
+    # would show, where the large logits above hide it
+    x = torch.randn(5, 77, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(triton_softmax(x), x.softmax(-1), atol=1e-7, rtol=1e-6)
+
+
 def test_triton_softmax_refuses_rows_it_cannot_hold():
     with pytest.raises(ValueError, match="rows of 70000 columns.*1 to 65536"):
         triton_softmax(torch.zeros(1, 70_000))

@@ -47,3 +47,19 @@ def test_training_lowers_the_training_loss_and_records_history():
     assert history["train_loss"][-1] < history["train_loss"][0] and not model.training
     assert first_epoch(history, "train_loss", history["train_loss"][0], above=False) == 20
     assert first_epoch(history, "train_acc", 2.0) is None
+
+
+def test_no_layernorm_is_left_anywhere_in_the_model():
+    model = modular_addition_model(7, 16, n_head=2)
+    assert not [name for name, m in model.named_modules() if isinstance(m, nn.LayerNorm)]
+
+
+def test_the_answer_logits_are_the_last_positions_over_the_p_residues_only():
+    from babygpt.interp.modular import answer_logits
+
+    model = modular_addition_model(7, 16, n_head=2).eval()
+    ids, _ = all_pairs(7)
+    with torch.no_grad():
+        logits, full = answer_logits(model, ids), model(ids)
+    assert logits.shape == (49, 7)  # not the '=' token's logit: it is never an answer
+    torch.testing.assert_close(logits, full[:, -1, :7])

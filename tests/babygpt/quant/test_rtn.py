@@ -97,3 +97,15 @@ def test_float_formats_trade_range_for_precision():
     assert float_format_facts(torch.bfloat16)["epsilon"] == 2**-7
     assert float_format_facts(torch.float16)["epsilon"] == 2**-10
     assert float_format_facts(torch.float16)["max"] == 65504
+
+
+def test_each_named_float_format_has_the_bits_and_mantissa_its_name_says():
+    from babygpt.quant.formats import FLOAT_FORMATS
+
+    mantissa = {"fp32": 23, "fp16": 10, "bf16": 7, "fp8 e4m3": 3, "fp8 e5m2": 2}
+    assert set(FLOAT_FORMATS) == set(mantissa)
+    for name, dtype in FLOAT_FORMATS.items():
+        facts = float_format_facts(dtype)
+        assert facts["bits"] == (8 if name.startswith("fp8") else int(name[2:]))
+        assert facts["epsilon"] == 2.0 ** -mantissa[name], name
+    assert float_format_facts(FLOAT_FORMATS["fp8 e4m3"])["max"] == 448  # e4m3fn: no inf, max 448
