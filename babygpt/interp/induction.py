@@ -11,6 +11,7 @@ from torch import nn
 
 from ..llama import Llama, LlamaConfig
 from ..model import cross_entropy
+from ..train import TrainConfig, learning_rate
 from .hooks import hook_names, run_with_cache
 
 
@@ -100,30 +101,32 @@ def zero_heads(model, heads) -> dict:
     return {f"blocks.{layer}.attn.z": zero(h) for layer, h in by_layer.items()}
 
 
-def train_induction(model, half: int, steps: int, batch: int = 32, lr: float = 1e-3, seed: int = 0,
-                    eval_every: int = 50, eval_ids: torch.Tensor | None = None) -> dict:
-    """Train ``model`` on fresh batches of repeated tokens with AdamW (the learning rate
-    decayed to 0 along a cosine), each batch repeating a run
-    of a random length between half/2 and half (a fixed length would let a head find the copy
-    by its distance alone, without induction); every ``eval_every`` steps
-    record the step, both halves' losses on ``eval_ids`` and the best layer-1 induction score.
+def train_induction(model, half: int, steps: int, batch: int = 32, lr: float = 3e-3,
+                    warmup: int = 200, seed: int = 0, eval_every: int = 50,
+                    eval_ids: torch.Tensor | None = None) -> dict:
+    """Train ``model`` on fresh batches of repeated tokens with AdamW, the learning rate rising
+    linearly to ``lr`` over ``warmup`` steps and then decayed to 0 along a cosine; each batch
+    repeats a run of a random length between half/2 and half (a fixed length would let a head
+    find the copy by its distance alone, without induction). Every ``eval_every`` steps record
+    the step, both halves' losses on ``eval_ids`` and the best layer-1 induction score.
     Returns that history; the model is left in eval mode."""
     vocab = model.config.vocab_size
     generator = torch.Generator().manual_seed(seed)
     if eval_ids is None:
         eval_ids = repeated_tokens(64, half, vocab, torch.Generator().manual_seed(seed + 1))
+    schedule = TrainConfig(steps=steps, lr=lr, min_lr=0.0, warmup_steps=warmup)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     history = {"step": [], "first_half": [], "second_half": [], "induction": []}
     for step in range(1, steps + 1):
         model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step - 1, schedule)
         period = int(torch.randint(half // 2, half + 1, (), generator=generator))
         ids = repeated_tokens(batch, half, vocab, generator, period)
         loss = cross_entropy(model(ids[:, :-1]), ids[:, 1:])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        schedule.step()
         if step % eval_every == 0 or step == steps:
             model.eval()
             with torch.no_grad():

@@ -55,3 +55,14 @@ def test_training_a_few_steps_records_its_history():
     model = attention_only_llama(16, 4, d_model=32, n_head=2)
     history = train_induction(model, 4, steps=6, eval_every=3)
     assert history["step"] == [3, 6] and len(history["induction"]) == 2 and not model.training
+
+
+def test_the_learning_rate_warms_up():
+    """Adam moves each weight by about the learning rate on its first steps, so two steps at the
+    start of a 1,000-step warmup move none by more than 2 · 3e-3 · 2/1000."""
+    def largest_move(warmup):
+        model = attention_only_llama(16, 4, d_model=32, n_head=2)
+        before = [p.detach().clone() for p in model.parameters()]
+        train_induction(model, 4, steps=2, lr=3e-3, warmup=warmup, eval_every=2)
+        return max((p - b).abs().max().item() for p, b in zip(model.parameters(), before))
+    assert largest_move(warmup=1000) < 2 * 3e-3 * 2 / 1000 < 1e-3 < largest_move(warmup=0)
