@@ -38,11 +38,10 @@ def validation_loss(params, config: GPTConfig, val_ids: np.ndarray, batch_size: 
 
 
 def training_log(run: Path) -> tuple[list[float], list[dict]]:
-    """A finished run's training loss at every step and its evaluations (step, val loss)."""
+    """A finished run's training loss at every step and its evaluations (step, train and val loss, lr)."""
     _, _, extra = load_checkpoint(run, parts=("optimizer",))
-    history = extra["optimizer"][1]["history"]
-    evaluations = [{"step": s, "val_loss": v} for s, v in zip(history["eval_step"], history["val_loss"])]
-    return history["loss"], evaluations
+    state = extra["optimizer"][1]
+    return state["losses"], state["history"]
 
 
 def store(run: Path, folder: Path, corpus: str) -> dict:

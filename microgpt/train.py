@@ -174,13 +174,17 @@ def steps_note(tc: TrainConfig) -> str:
 def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np.ndarray | None = None, *,
           mesh=None, out_dir=None, resume: bool = False, allow_changes=(), stop_at: int | None = None,
           checkpoint_interval: int | None = None, tokenizer_chars: str | None = None,
-          progress: bool = True, params=None) -> tuple[dict, dict]:
-    """Train ``config`` with ``tc`` on ``train_ids``; returns ``(params, history)``.
+          progress: bool = True, params=None) -> tuple[dict, list[dict], list[float]]:
+    """Train ``config`` with ``tc`` on ``train_ids``; returns ``(params, history, losses)``.
 
-    history: ``step`` and ``loss`` per step; ``eval_step``, ``val_loss`` every ``eval_every``
-    steps and at the end (when ``val_ids`` is given). With ``out_dir`` a checkpoint is written
-    every ``checkpoint_interval`` steps and at the end; ``resume=True`` continues from it exactly
-    (the same batches, dropout masks and updates as an uninterrupted run). A ``tc`` other than the
+    As babygpt's ``Trainer``: ``history`` holds one dict per evaluation, ``{"step", "train_loss",
+    "val_loss", "lr"}`` (the mean losses over ``eval_batches`` fixed batches of the training and
+    the validation ids, and the learning rate of the last step taken), every ``eval_every`` steps
+    and at step ``tc.steps``; without ``val_ids`` nothing is evaluated and ``history`` stays empty.
+    ``losses`` is the training loss of every step taken, ``losses[i]`` that of step ``i + 1``.
+    With ``out_dir`` a checkpoint (both lists included) is written every ``checkpoint_interval``
+    steps and at the end; ``resume=True`` continues from it exactly (the same batches, dropout
+    masks, updates, history and losses as an uninterrupted run). A ``tc`` other than the
     checkpoint's follows ``lmbase.resume``'s policy: ``steps``, ``eval_every`` and ``eval_batches``
     may change (a new ``steps`` leaves the schedule as it is), ``seed`` and ``decay_all`` may not,
     and the others only when named in ``allow_changes``; what changes is printed, anything else
@@ -196,7 +200,8 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
     step_fn = make_train_step(config, tc, mesh)
     sampler = BatchSampler(train_ids, tc.batch_size, config.context, seed=tc.seed)
     base_key = jax.random.key(tc.seed)
-    history = {"step": [], "loss": [], "eval_step": [], "val_loss": []}
+    schedule = make_schedule(tc)
+    history, losses = [], []
     start = 0
     if resume:
         params, _, _ = checkpoint.load(out_dir, expected=config)
@@ -208,7 +213,7 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
             print(describe_changes(out_dir, start, changes, {"steps": steps_note(tc)}))
         opt_state = checkpoint.unflatten_tree_by_path(opt_tensors, optimizer.init(params))
         sampler.rng.bit_generator.state = state["sampler_state"]
-        history = state["history"]
+        history, losses = state["history"], state["losses"]
     else:
         params = init_params(config, seed=tc.seed) if params is None else params
         opt_state = optimizer.init(params)
@@ -219,16 +224,17 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
 
     def save():
         state = {"step": step + 1, "sampler_state": sampler.rng.bit_generator.state, "history": history,
-                 "train_config": asdict(tc)}
+                 "losses": losses, "train_config": asdict(tc)}
         checkpoint.save(out_dir, params, config, tokenizer_chars=tokenizer_chars,
                         optimizer_state=opt_state, train_state=state)
 
-    def run_eval(at_step):
+    def record_evaluation(at_step):
         if val_ids is None:
             return
-        history["eval_step"].append(at_step)
-        history["val_loss"].append(evaluate(params, val_ids, config, batch_size=tc.batch_size,
-                                            n_batches=tc.eval_batches, precision=tc.precision))
+        train_loss, val_loss = (evaluate(params, ids, config, batch_size=tc.batch_size, n_batches=tc.eval_batches,
+                                         precision=tc.precision) for ids in (train_ids, val_ids))
+        history.append({"step": at_step, "train_loss": train_loss, "val_loss": val_loss,
+                        "lr": float(schedule(max(at_step - 1, 0)))})  # step n updates with the schedule's count n - 1
 
     bar = tqdm(range(start, end), initial=start, total=tc.steps, disable=not progress, desc="train")
     step = start - 1
@@ -236,18 +242,17 @@ def train(config: GPTConfig, tc: TrainConfig, train_ids: np.ndarray, val_ids: np
         x, y = sampler.sample()
         x, y = jax.device_put(x.astype(np.int32), data_sharding), jax.device_put(y.astype(np.int32), data_sharding)
         params, opt_state, loss = step_fn(params, opt_state, x, y, jax.random.fold_in(base_key, step))
-        history["step"].append(step + 1)
-        history["loss"].append(float(loss))
-        bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if (step + 1) % tc.eval_every == 0 and step + 1 != tc.steps:
-            run_eval(step + 1)
+            record_evaluation(step + 1)
         if out_dir is not None and checkpoint_interval and (step + 1) % checkpoint_interval == 0:
             save()
-    if end == tc.steps and (not history["eval_step"] or history["eval_step"][-1] != tc.steps):
-        run_eval(tc.steps)
+    if end == tc.steps and (not history or history[-1]["step"] != tc.steps):
+        record_evaluation(tc.steps)
     if out_dir is not None and end > start:
         save()
-    return params, history
+    return params, history, losses
 
 
 def perplexity(loss: float) -> float:
@@ -325,7 +330,7 @@ def main(argv=None):
     print(f"{name}: {config}\n{tc}\n{len(jax.devices())} device(s): {jax.devices()[0].platform}")
     started = time.perf_counter()
     try:
-        params, history = train(
+        params, history, _ = train(
             config, tc, train_ids, val_ids, out_dir=out, resume=args.resume, stop_at=args.stop_at,
             allow_changes=[a.replace("-", "_") for a in args.allow_change],
             checkpoint_interval=max(1, tc.eval_every), tokenizer_chars="".join(tokenizer.chars))
@@ -336,9 +341,10 @@ def main(argv=None):
                           f"--train-config names a recipe: to train on to step {args.steps} on the saved schedule, "
                           f"resume with --resume --out {out} --steps {args.steps} alone)", error.refused) from None
     elapsed = time.perf_counter() - started
-    if history["val_loss"]:
-        print(f"step {history['eval_step'][-1]}: validation loss {history['val_loss'][-1]:.4f} "
-              f"(perplexity {perplexity(history['val_loss'][-1]):.2f}) after {elapsed:.0f} s; checkpoint in {out}")
+    if history:
+        last = history[-1]
+        print(f"step {last['step']}: train loss {last['train_loss']:.4f}, validation loss {last['val_loss']:.4f} "
+              f"(perplexity {perplexity(last['val_loss']):.2f}) after {elapsed:.0f} s; checkpoint in {out}")
     if args.sample_tokens:
         prompt = tokenizer.encode("\n")
         sample = generate(params, prompt, config, args.sample_tokens, key=jax.random.key(tc.seed),

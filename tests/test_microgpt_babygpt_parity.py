@@ -1,4 +1,5 @@
-"""One checkpoint, two frameworks: microgpt (JAX) and babygpt (PyTorch) give the same logits.
+"""One checkpoint, two frameworks: microgpt (JAX) and babygpt (PyTorch) give the same logits,
+and their trainers keep their loss history in the same shape.
 
 The only test that imports both JAX and PyTorch. Weights go through the shared format
 (``lmbase.checkpoint``: config.json + model.safetensors) in both directions.
@@ -17,8 +18,15 @@ from microgpt.model import GPTConfig as MGConfig  # noqa: E402
 from microgpt.model import forward as mg_forward  # noqa: E402
 from microgpt.model import init_params, seed_config  # noqa: E402
 
+from microgpt.train import TrainConfig as MGTrainConfig  # noqa: E402
+from microgpt.train import train as mg_train  # noqa: E402
+
 from babygpt.checkpoint import load_model, save_model  # noqa: E402
 from babygpt.microgpt_arch import MicroGPT  # noqa: E402
+from babygpt.model import GPT as BGModel  # noqa: E402
+from babygpt.model import GPTConfig as BGConfig  # noqa: E402
+from babygpt.train import Trainer  # noqa: E402
+from babygpt.train import TrainConfig as BGTrainConfig  # noqa: E402
 
 # Both sides compute in float32 with different summation orders; logits are O(1..10).
 ATOL, RTOL = 1e-4, 1e-4
@@ -64,3 +72,23 @@ def test_babygpt_checkpoint_gives_the_same_logits_in_microgpt(block, tmp_path):
     theirs = np.asarray(mg_forward(params, jnp.asarray(ids), loaded_config))
     ours = model.eval()(torch.from_numpy(ids)).detach().numpy()
     np.testing.assert_allclose(ours, theirs, atol=ATOL, rtol=RTOL)
+
+
+def test_both_trainers_keep_one_dict_per_evaluation_and_every_step_s_loss():
+    # 6 steps evaluated every 4: at step 4 and at the end, in both packages
+    ids = np.tile(np.arange(16), 200)
+    train_ids, val_ids = ids[:2800], ids[2800:]
+    steps, eval_every = 6, 4
+    _, mg_history, mg_losses = mg_train(
+        MGConfig(vocab_size=16, context=8, n_layer=1, n_head=2, d_model=16),
+        MGTrainConfig(batch_size=4, steps=steps, warmup_steps=1, decay_steps=steps, eval_every=eval_every,
+                      eval_batches=1),
+        train_ids, val_ids, progress=False)
+    trainer = Trainer(BGModel(BGConfig(vocab_size=16, context=8, n_layer=1, n_head=2, d_model=16)), train_ids,
+                      val_ids, BGTrainConfig(steps=steps, batch_size=4, warmup_steps=1, eval_every=eval_every,
+                                             eval_batches=1), device="cpu", progress=False)
+    bg_history = trainer.train()
+    for history in (mg_history, bg_history):
+        assert [row["step"] for row in history] == [4, 6]
+        assert all(set(row) == {"step", "train_loss", "val_loss", "lr"} for row in history)
+    assert len(mg_losses) == len(trainer.losses) == steps

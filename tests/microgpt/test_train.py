@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from lmbase.resume import ResumeError
+from microgpt import checkpoint
 from microgpt.model import GPTConfig, init_params
 from microgpt.train import TrainConfig, evaluate, main, make_optimizer, make_schedule, perplexity, train
 
@@ -33,29 +34,47 @@ def uninterrupted(data):
 
 
 def test_loss_falls_and_params_stay_float32(uninterrupted):
-    params, history = uninterrupted
-    assert history["step"] == list(range(1, 9))
-    assert history["loss"][-1] < history["loss"][0] - 0.2
-    assert history["eval_step"] == [4, 8]
-    assert history["val_loss"][1] < history["val_loss"][0] < np.log(16)
+    params, history, losses = uninterrupted
+    assert len(losses) == 8 and losses[-1] < losses[0] - 0.2
+    assert [row["step"] for row in history] == [4, 8]
+    assert all(set(row) == {"step", "train_loss", "val_loss", "lr"} for row in history)
+    assert history[1]["val_loss"] < history[0]["val_loss"] < np.log(16)
+    assert history[1]["train_loss"] < history[0]["train_loss"] < np.log(16)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(params))
 
 
+def test_history_records_the_learning_rate_of_the_last_step_and_the_train_loss_as_evaluated(data, uninterrupted):
+    params, history, _ = uninterrupted
+    schedule = make_schedule(TC)  # step n updates with schedule(n - 1), as babygpt's learning_rate(n - 1)
+    assert [row["lr"] for row in history] == [float(schedule(3)), float(schedule(7))]
+    assert history[0]["lr"] != float(schedule(4))
+    train_loss = evaluate(params, data[0], CONFIG, batch_size=8, n_batches=2)
+    assert history[-1]["train_loss"] == pytest.approx(train_loss, abs=1e-6)
+    assert history[-1]["train_loss"] != pytest.approx(history[-1]["val_loss"], abs=1e-6)
+
+
+def test_without_validation_ids_nothing_is_evaluated(data):
+    _, history, losses = train(CONFIG, replace(TC, steps=2), data[0], progress=False)
+    assert history == [] and len(losses) == 2
+
+
 def test_resume_continues_exactly(data, uninterrupted, tmp_path):
-    params, history = uninterrupted
-    train(CONFIG, TC, *data, out_dir=tmp_path / "ck", stop_at=5, progress=False)
-    resumed, resumed_history = train(CONFIG, TC, *data, out_dir=tmp_path / "ck", resume=True, progress=False)
+    params, history, losses = uninterrupted
+    _, first_history, first_losses = train(CONFIG, TC, *data, out_dir=tmp_path / "ck", stop_at=5, progress=False)
+    assert len(first_losses) == 5 and [row["step"] for row in first_history] == [4]
+    resumed, resumed_history, resumed_losses = train(CONFIG, TC, *data, out_dir=tmp_path / "ck", resume=True,
+                                                     progress=False)
     # the same batches, dropout masks and updates: equal to the last bit on one CPU
-    assert resumed_history == history
+    assert resumed_history == history and resumed_losses == losses
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(a, b)
 
 
 def test_evaluate_is_deterministic_and_perplexity_is_exp(data, uninterrupted):
-    params, history = uninterrupted
+    params, history, _ = uninterrupted
     loss = evaluate(params, data[1], CONFIG, batch_size=8, n_batches=2)
     assert loss == evaluate(params, data[1], CONFIG, batch_size=8, n_batches=2)
-    assert loss == pytest.approx(history["val_loss"][-1], abs=1e-6)
+    assert loss == pytest.approx(history[-1]["val_loss"], abs=1e-6)
     assert perplexity(np.log(65.0)) == pytest.approx(65.0)
 
 
@@ -107,9 +126,9 @@ def test_every_step_draws_new_dropout_masks():
     frozen = TrainConfig(batch_size=8, steps=4, lr=0.0, warmup_steps=1, decay_steps=4, min_lr=0.0,
                          eval_every=100)
     ids = np.zeros(400, dtype=np.int64)
-    params, history = train(CONFIG, frozen, ids, progress=False)
+    params, _, losses = train(CONFIG, frozen, ids, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(init_params(CONFIG))))
-    assert len(set(history["loss"])) == 4, history["loss"]
+    assert len(set(losses)) == 4, losses
 
 
 @pytest.mark.parametrize("decay_all", [False, True])
@@ -136,11 +155,11 @@ def saved_at_step_5(data, tmp_path):
 
 def test_resume_with_more_steps_applies_them_and_keeps_the_schedule(data, saved_at_step_5, capsys):
     longer = replace(TC, steps=12, eval_every=6)
-    _, history = train(CONFIG, longer, *data, out_dir=saved_at_step_5, resume=True, progress=False)
+    _, history, losses = train(CONFIG, longer, *data, out_dir=saved_at_step_5, resume=True, progress=False)
     said = capsys.readouterr().out
     assert (f"resuming {saved_at_step_5} at step 5 with changed settings: eval_every 4 -> 6; steps 8 -> 12 (the "
             f"schedule is as saved: its cosine decay ends at step 8, then stays at min_lr=0.001 to step 12)") in said
-    assert history["step"] == list(range(1, 13)) and history["eval_step"] == [4, 6, 12]
+    assert len(losses) == 12 and [row["step"] for row in history] == [4, 6, 12]
 
 
 def test_resume_refuses_other_settings_and_lists_every_one_with_both_values(data, saved_at_step_5):
@@ -160,10 +179,10 @@ def test_resume_refuses_other_settings_and_lists_every_one_with_both_values(data
 
 def test_resume_applies_the_changes_it_is_asked_for_explicitly(data, saved_at_step_5, capsys):
     halved = replace(TC, lr=TC.lr / 2, min_lr=TC.min_lr / 2)
-    _, history = train(CONFIG, halved, *data, out_dir=saved_at_step_5, resume=True, allow_changes=("lr", "min_lr"),
-                       progress=False)
+    _, history, losses = train(CONFIG, halved, *data, out_dir=saved_at_step_5, resume=True,
+                               allow_changes=("lr", "min_lr"), progress=False)
     assert "lr 0.01 -> 0.005; min_lr 0.001 -> 0.0005" in capsys.readouterr().out
-    assert history["step"] == list(range(1, 9))
+    assert len(losses) == 8 and [row["step"] for row in history] == [4, 8]
 
 
 def test_the_command_line_resumes_with_the_saved_settings_and_refuses_what_it_cannot_apply(tmp_path, capsys):
@@ -178,4 +197,5 @@ def test_the_command_line_resumes_with_the_saved_settings_and_refuses_what_it_ca
     capsys.readouterr()
     history = main(["--resume", "--steps", "9", *common])  # the checkpoint's model, batch and schedule
     assert "steps 6 -> 9 (the schedule is as saved" in capsys.readouterr().out
-    assert history["step"] == list(range(1, 10)) and history["eval_step"] == [3, 6, 9]
+    assert [row["step"] for row in history] == [3, 6, 9]
+    assert len(checkpoint.read_training_state(out)[1]["losses"]) == 9
