@@ -18,6 +18,17 @@ from lmbase.addition import FORMATS, Problem, completion, prompt, text
 from lmbase.flops import rope_flops_per_token
 
 
+class ElementwiseFlops(TorchDispatchMode):
+    """Counts one FLOP per output element of every multiply, add and subtract it sees."""
+    flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.overloadpacket in (torch.ops.aten.mul, torch.ops.aten.add, torch.ops.aten.sub):
+            self.flops += out.numel()
+        return out
+
+
 def tiny_gpt(context=40):
     return GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, context=context, n_layer=2, n_head=2, d_model=32), seed=0)
 
@@ -144,19 +155,10 @@ def test_a_llama_without_rope_counts_the_same_matrix_flops():
 
 
 def test_rope_flops_count_the_multiplies_and_adds_that_apply_rope_performs():
-    class Elementwise(TorchDispatchMode):
-        flops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func.overloadpacket in (torch.ops.aten.mul, torch.ops.aten.add, torch.ops.aten.sub):
-                self.flops += out.numel()
-            return out
-
     heads, seq, head_dim = 4, 10, 16
     x = torch.randn(1, heads, seq, head_dim)
     cache = build_rope_cache(seq, head_dim)
-    with Elementwise() as counter:
+    with ElementwiseFlops() as counter:
         apply_rope(x, cache)
     # one layer, queries only: half of the per-token count of a query and a key of d = heads x head_dim
     assert counter.flops == seq * rope_flops_per_token(1, heads * head_dim) / 2
@@ -191,18 +193,9 @@ def test_equal_flops_steps_scale_with_the_row_lengths():
 
 
 def test_rope_flops_count_grouped_query_attentions_narrower_keys():
-    class Elementwise(TorchDispatchMode):
-        flops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func.overloadpacket in (torch.ops.aten.mul, torch.ops.aten.add, torch.ops.aten.sub):
-                self.flops += out.numel()
-            return out
-
     n_head, n_kv_head, seq, head_dim = 8, 2, 10, 16
     cache = build_rope_cache(seq, head_dim)
-    with Elementwise() as counter:
+    with ElementwiseFlops() as counter:
         apply_rope(torch.randn(1, n_head, seq, head_dim), cache)  # the queries
         apply_rope(torch.randn(1, n_kv_head, seq, head_dim), cache)  # the fewer keys
     assert counter.flops == seq * rope_flops_per_token(1, n_head * head_dim, n_kv_head * head_dim)
